@@ -27,7 +27,10 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    ending = suffix if suffix is not None else "".join(target.suffixes[-2:]) if target.name.endswith(".nii.gz") else target.suffix
+    if suffix is not None:
+        ending = suffix
+    else:
+        ending = ".nii.gz" if target.name.endswith(".nii.gz") else target.suffix
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{ending}", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -1,0 +1,72 @@
+"""The `svseg` command line: each command parses, calls one function, prints.
+
+Heavy imports happen inside the commands so that `svseg --help` stays fast. User errors
+(SvsegError) become one line on stderr and exit code 2 in :func:`user_errors_exit_2`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from svseg import __version__
+from svseg.errors import SvsegError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="svseg: self-configuring segmentation of small medical objects (SvANet on nnU-Net).",
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+@contextmanager
+def user_errors_exit_2() -> Iterator[None]:
+    """The one place where a user error becomes exit code 2; bugs keep their traceback."""
+    try:
+        yield
+    except SvsegError as exc:
+        stderr.print(f"svseg: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"svseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings only."),
+) -> None:
+    """svseg: self-configuring segmentation of small medical objects (SvANet on nnU-Net)."""
+    from svseg.utils.progress import set_quiet
+
+    set_quiet(quiet)
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=stderr, show_path=False, show_time=False)], force=True)
+
+
+@app.command("doctor")
+def doctor_cmd() -> None:
+    """Show versions, GPU/MPS availability, data folders and free disk.
+
+    Example: svseg doctor
+    """
+    from svseg.doctor import collect_report
+
+    for label, value in collect_report():
+        stdout.print(f"[bold]{label:<28}[/bold] {value}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
