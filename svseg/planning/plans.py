@@ -1,0 +1,209 @@
+"""The svseg section of the plans, read through one typed, validated view.
+
+svseg writes ordinary nnU-Net plans (``svsegPlans.json`` in the preprocessed dataset folder)
+so nnU-Net's own tools can read them, and adds a top-level ``"svseg"`` section that holds every
+hyperparameter the run uses (the recipe), the network by registry name, the evaluation strata and
+the planner's decisions with their reasons. Nothing else in svseg indexes ``plans["..."]`` by
+hand: it goes through :class:`SvsegPlans` (rule R4 of the style guide).
+
+Layout of the section::
+
+    "svseg": {
+      "format_version": 1,
+      "preset": "svanet_paper",
+      "configuration": "2d",
+      "network": {"name": "svanet", "kwargs": {}},
+      "recipe": {
+        "optimizer": "adamw" | "sgd", "weight_decay": 0.03, "momentum": 0.99, "nesterov": true,
+        "betas": [0.9, 0.999],
+        "lr": 5e-4, "lr_schedule": "warmup_cosine" | "poly",
+        "warmup_epochs": 5, "warmup_start_lr": 5e-5, "final_lr": 1e-6, "poly_exponent": 0.9,
+        "loss": "ce" | "dice_ce",
+        "epochs": 100, "iters_per_epoch": 250, "val_iters_per_epoch": 50,
+        "batch_size": 4, "oversample_foreground": 0.33,
+        "freeze_encoder_fraction": 0.1,
+        "checkpoint_every": 5
+      },
+      "strata": {"ultra_small": 0.01, "small": 0.1},
+      "decisions": [{"what": "...", "value": ..., "reason": "..."}]
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from svseg.errors import SvsegError
+
+FORMAT_VERSION = 1
+PLANS_NAME = "svsegPlans"
+CONFIGURATION = "2d"
+
+_OPTIMIZERS = ("adamw", "sgd")
+_SCHEDULES = ("warmup_cosine", "poly", "constant")
+_LOSSES = ("ce", "dice_ce")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every training hyperparameter, as data (no trainer subclass per value)."""
+
+    optimizer: str = "sgd"
+    weight_decay: float = 3e-5
+    momentum: float = 0.99
+    nesterov: bool = True
+    betas: tuple[float, float] = (0.9, 0.999)
+    lr: float = 1e-2
+    lr_schedule: str = "poly"
+    warmup_epochs: int = 0
+    warmup_start_lr: float = 0.0
+    final_lr: float = 0.0
+    poly_exponent: float = 0.9
+    loss: str = "dice_ce"
+    epochs: int = 1000
+    iters_per_epoch: int = 250
+    val_iters_per_epoch: int = 50
+    batch_size: int = 2
+    oversample_foreground: float = 0.33
+    freeze_encoder_fraction: float = 0.0
+    checkpoint_every: int = 5
+
+    def with_overrides(self, **overrides: Any) -> Recipe:
+        """A copy with the given fields replaced; None values are ignored (CLI options not given)."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        unknown = set(given) - {f.name for f in fields(self)}
+        if unknown:
+            raise SvsegError(f"unknown recipe field(s): {', '.join(sorted(unknown))}")
+        return _validated_recipe(replace(self, **given), "command line")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (tuples become lists)."""
+        data = asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network as the registry knows it: a registered name plus plain-JSON kwargs."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SvsegPlans:
+    """The typed view of one plans file: nnU-Net's dict plus the validated svseg section."""
+
+    path: Path
+    raw: dict[str, Any]
+    preset: str
+    configuration: str
+    network: NetworkSpec
+    recipe: Recipe
+    strata: dict[str, float]
+    decisions: list[dict[str, Any]]
+
+    @property
+    def plans_name(self) -> str:
+        """nnU-Net's plans identifier (the file stem), e.g. ``svsegPlans``."""
+        return str(self.raw.get("plans_name", self.path.stem))
+
+    def nnunet_configuration(self, name: str | None = None) -> dict[str, Any]:
+        """nnU-Net's configuration dict (default: the svseg configuration)."""
+        name = name or self.configuration
+        configurations = self.raw.get("configurations", {})
+        if name not in configurations:
+            raise SvsegError(f"{self.path}: no configuration {name!r}; available: {', '.join(configurations)}")
+        return configurations[name]
+
+
+def parse_recipe(data: dict[str, Any], where: str) -> Recipe:
+    """Build a Recipe from JSON, naming the file and key of any problem."""
+    if not isinstance(data, dict):
+        raise SvsegError(f"{where}: 'recipe' must be an object")
+    known = {f.name: f for f in fields(Recipe)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise SvsegError(f"{where}: unknown recipe key(s) {', '.join(sorted(unknown))}")
+    values = dict(data)
+    if "betas" in values:
+        values["betas"] = tuple(values["betas"])
+    try:
+        recipe = Recipe(**values)
+    except TypeError as exc:
+        raise SvsegError(f"{where}: bad recipe ({exc})") from None
+    return _validated_recipe(recipe, where)
+
+
+def _validated_recipe(recipe: Recipe, where: str) -> Recipe:
+    checks = [
+        (recipe.optimizer in _OPTIMIZERS, f"recipe.optimizer must be one of {_OPTIMIZERS}"),
+        (recipe.lr_schedule in _SCHEDULES, f"recipe.lr_schedule must be one of {_SCHEDULES}"),
+        (recipe.loss in _LOSSES, f"recipe.loss must be one of {_LOSSES}"),
+        (recipe.lr > 0, "recipe.lr must be > 0"),
+        (recipe.epochs >= 1, "recipe.epochs must be >= 1"),
+        (recipe.iters_per_epoch >= 1, "recipe.iters_per_epoch must be >= 1"),
+        (recipe.val_iters_per_epoch >= 0, "recipe.val_iters_per_epoch must be >= 0"),
+        (recipe.batch_size >= 1, "recipe.batch_size must be >= 1"),
+        (0.0 <= recipe.oversample_foreground <= 1.0, "recipe.oversample_foreground must be in [0, 1]"),
+        (0.0 <= recipe.freeze_encoder_fraction < 1.0, "recipe.freeze_encoder_fraction must be in [0, 1)"),
+        (recipe.checkpoint_every >= 1, "recipe.checkpoint_every must be >= 1"),
+        (recipe.warmup_epochs >= 0, "recipe.warmup_epochs must be >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SvsegError(f"{where}: {message}")
+    return recipe
+
+
+def parse_plans(raw: dict[str, Any], path: Path) -> SvsegPlans:
+    """Validate the svseg section of an already-loaded plans dict."""
+    section = raw.get("svseg")
+    if not isinstance(section, dict):
+        raise SvsegError(f"{path}: not an svseg plans file (no 'svseg' section); run svseg plan-and-preprocess")
+    version = section.get("format_version")
+    if version != FORMAT_VERSION:
+        raise SvsegError(f"{path}: svseg.format_version is {version!r}, expected {FORMAT_VERSION}; re-plan")
+    network = section.get("network")
+    if not isinstance(network, dict) or not isinstance(network.get("name"), str):
+        raise SvsegError(f"{path}: svseg.network must be {{'name': ..., 'kwargs': {{...}}}}")
+    kwargs = network.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise SvsegError(f"{path}: svseg.network.kwargs must be an object")
+    strata = section.get("strata", {"ultra_small": 0.01, "small": 0.1})
+    if not (0 < strata.get("ultra_small", 0) < strata.get("small", 0) <= 1):
+        raise SvsegError(f"{path}: svseg.strata must satisfy 0 < ultra_small < small <= 1")
+    configuration = section.get("configuration", CONFIGURATION)
+    if configuration not in raw.get("configurations", {}):
+        raise SvsegError(f"{path}: svseg.configuration {configuration!r} is not among the plans' configurations")
+    return SvsegPlans(
+        path=path,
+        raw=raw,
+        preset=str(section.get("preset", "")),
+        configuration=configuration,
+        network=NetworkSpec(network["name"], dict(kwargs)),
+        recipe=parse_recipe(section.get("recipe", {}), f"{path}: svseg"),
+        strata={"ultra_small": float(strata["ultra_small"]), "small": float(strata["small"])},
+        decisions=list(section.get("decisions", [])),
+    )
+
+
+def load_plans(path: Path | str) -> SvsegPlans:
+    """Read and validate a plans file; every problem names the file (and key)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SvsegError(f"{path}: plans file not found; run svseg plan-and-preprocess first")
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SvsegError(f"{path}: plans file is not valid JSON ({exc})") from None
+    return parse_plans(raw, path)
+
+
+def plans_path(preprocessed_dir: Path, plans_name: str = PLANS_NAME) -> Path:
+    """Where a dataset's svseg plans live."""
+    return preprocessed_dir / f"{plans_name}.json"
