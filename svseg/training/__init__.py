@@ -1,0 +1,1 @@
+"""Training: svseg's nnUNetTrainer subclass, driven by the plans' recipe."""
