@@ -1,0 +1,89 @@
+"""Stratified headline numbers read from an evaluation's metrics.json, and tables of them.
+
+Why a module of its own: the demo prints one model's numbers and ``svseg compare`` puts several
+models side by side; both must read exactly the same keys of the evaluation protocol
+(``metrics.json`` layout, evaluation design B11) so a number in the demo and in a comparison
+means the same thing. The headline per stratum is the object-level Dice (each reference object
+weighted 1), the lesion-wise detection F1 under the ``overlap`` rule, and the per-image Dice.
+Values are fractions in [0, 1]; ``None`` is an undefined value (an empty stratum).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from svseg.errors import SvsegError
+
+STRATA = ("ultra_small", "small", "all")
+STRATUM_TITLES = {"ultra_small": "ultra-small (< 1 %)", "small": "small (< 10 %)", "all": "all"}
+
+
+@dataclass(frozen=True)
+class StratumSummary:
+    """The headline numbers of one stratum (cumulative: ultra_small within small within all)."""
+
+    stratum: str
+    n_objects: int
+    object_dice: float | None
+    detection_f1: float | None
+    image_dice: float | None
+    n_slices: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return asdict(self)
+
+
+def read_metrics(path: Path | str) -> dict[str, Any]:
+    """Load a metrics.json written by ``svseg evaluate``; a missing or broken file is a user error."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SvsegError(f"{path}: no metrics file; run svseg evaluate first") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SvsegError(f"{path}: not a readable metrics.json ({exc})") from None
+
+
+def summarise_metrics(metrics: dict[str, Any]) -> list[StratumSummary]:
+    """One :class:`StratumSummary` per stratum, from the ``object`` and ``image`` blocks."""
+    summaries = []
+    for stratum in STRATA:
+        objects = metrics.get("object", {}).get(stratum, {})
+        images = metrics.get("image", {}).get(stratum, {})
+        detection = objects.get("detection", {}).get("overlap", {})
+        summaries.append(StratumSummary(
+            stratum=stratum,
+            n_objects=int(objects.get("n_objects") or 0),
+            object_dice=_number(objects.get("dice")),
+            detection_f1=_number(detection.get("f1")),
+            image_dice=_number(images.get("dice")),
+            n_slices=int(images.get("n_slices") or 0),
+        ))
+    return summaries
+
+
+def metrics_markdown(summaries: list[StratumSummary]) -> str:
+    """A markdown table of one model's stratified numbers (Dice and F1 as fractions)."""
+    lines = ["| stratum | objects | object Dice | detection F1 | slices | image Dice |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for row in summaries:
+        lines.append(f"| {STRATUM_TITLES[row.stratum]} | {row.n_objects} | {format_value(row.object_dice)} | "
+                     f"{format_value(row.detection_f1)} | {row.n_slices} | {format_value(row.image_dice)} |")
+    return "\n".join(lines) + "\n"
+
+
+def format_value(value: float | None, digits: int = 3) -> str:
+    """A fraction with fixed digits; an undefined value prints as an en dash, never as 0."""
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _number(value: Any) -> float | None:
+    """JSON null and NaN both mean undefined."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if number != number else number
