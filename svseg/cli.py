@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -66,6 +67,38 @@ def doctor_cmd() -> None:
 
     for label, value in collect_report():
         stdout.print(f"[bold]{label:<28}[/bold] {value}", highlight=False)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    pred: Path = typer.Option(..., "-p", "--pred", help="Folder of predicted masks."),
+    gt: Path = typer.Option(..., "-g", "--gt", help="Folder of reference masks (same stems)."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output folder (default: PRED/evaluation)."),
+    dataset: str | None = typer.Option(None, "-d", "--dataset", help="Dataset whose dataset.json names the labels."),
+    chill: bool = typer.Option(False, "--chill", help="Evaluate only the predictions present."),
+    workers: int | None = typer.Option(None, "-j", "--num-workers", help="Parallel cases (default: CPU count)."),
+    slice_step: int = typer.Option(1, "--slice-step", help="Keep every k-th slice of volumes (plus the last)."),
+    paper_grid: int | None = typer.Option(None, "--paper-grid", help="Resize to N x N for the paper block only."),
+) -> None:
+    """Score masks against references, split by object area ratio (< 1 %, < 10 %, all).
+
+    Example: svseg evaluate -p predictions/ -g labelsTr/ -d ATLAS
+    """
+    from rich.box import SIMPLE
+    from rich.table import Table
+
+    from svseg.evaluation import dataset_labels, evaluate_folders
+
+    with user_errors_exit_2():
+        labels = dataset_labels(dataset) if dataset else None
+        result = evaluate_folders(pred, gt, out, labels, num_workers=workers, chill=chill, slice_step=slice_step,
+                                  paper_grid=paper_grid)
+    rows = result.summary_table()
+    table = Table(*rows[0], box=SIMPLE, title="object level (image Dice for comparison)")
+    for row in rows:
+        table.add_row(*row.values())
+    stdout.print(table)
+    stdout.print(f"report: {result.report_path}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

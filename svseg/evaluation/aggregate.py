@@ -71,7 +71,8 @@ def pool_cases(results: list[CaseResult], classes: tuple[int, ...]) -> Pooled:
             objects.append({**class_result.objects, "case": np.full(len(rows), index),
                             "class": np.full(len(rows), label), "row": rows})
             n_pred = len(class_result.pred_objects["slice"])
-            predicted.append({**class_result.pred_objects, "case": np.full(n_pred, index), "class": np.full(n_pred, label)})
+            predicted.append({**class_result.pred_objects, "case": np.full(n_pred, index),
+                              "class": np.full(n_pred, label)})
         offset += n
     k = len(classes)
     return Pooled(classes, [r.case for r in results], _concat(slices), np.concatenate(counts).reshape(-1, k, 4),

@@ -43,16 +43,15 @@ class EvaluationResult:
     plot_paths: list[Path] = field(default_factory=list)
 
     def summary_table(self) -> list[dict[str, str]]:
-        """The headline per stratum (object block, plus image Dice), as printable strings."""
+        """The headline per stratum as printable strings: object block, overlap-rule lesion F1, image Dice."""
         rows = []
         for stratum in STRATA:
             obj, img = self.metrics["object"][stratum], self.metrics["image"][stratum]
             lesions = obj["detection"]["overlap"]
-            rows.append({"stratum": stratum, "objects": str(obj["n_objects"]), "slices": str(obj["n_slices"]),
-                         "Dice": _fmt(obj["dice"]), "sens.": _fmt(obj["sensitivity"]),
-                         "prec.": _fmt(obj["precision"]), "F2": _fmt(obj["f2"]), "HD95 mm": _fmt(obj["hd95"], 2),
-                         "lesion R": _fmt(lesions["recall"]), "lesion P": _fmt(lesions["precision"]),
-                         "lesion F1": _fmt(lesions["f1"]), "image Dice": _fmt(img["dice"])})
+            rows.append({"stratum": stratum, "objects": str(obj["n_objects"]), "Dice": _fmt(obj["dice"]),
+                         "sens.": _fmt(obj["sensitivity"]), "prec.": _fmt(obj["precision"]), "F2": _fmt(obj["f2"]),
+                         "HD95": _fmt(obj["hd95"], 1), "lesion F1": _fmt(lesions["f1"]),
+                         "img Dice": _fmt(img["dice"])})
         return rows
 
 
