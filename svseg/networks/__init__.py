@@ -1,0 +1,43 @@
+"""svseg networks: a registry of architectures that nnU-Net can build from plans.
+
+Use `create_network(name, input_channels, num_classes)` to build one and
+`architecture_block(name, patch_size, spacing, input_channels, num_classes)` to write it into an
+nnU-Net plans file; `check_architecture_block` is the gate for plans read from disk. Registered:
+`svanet` (paper), `svanet_tiny`, `sosegformer_like`, `unet` (nnU-Net's PlainConvUNet).
+Shared parts live in `svseg.networks.blocks`; see docs/architecture.md. Importing the network
+family modules (`nnunet_unet`, `svanet`) runs their `@register_network` decorators.
+"""
+
+from svseg.networks import nnunet_unet, svanet
+from svseg.networks.complexity import count_macs, count_parameters
+from svseg.networks.registry import (
+    NetworkEntry,
+    architecture_block,
+    check_architecture_block,
+    create_network,
+    is_network,
+    list_networks,
+    network_entry,
+    network_supports_deep_supervision,
+    register_network,
+    registered_class_paths,
+)
+from svseg.networks.svanet import SvANet
+
+__all__ = [
+    "NetworkEntry",
+    "SvANet",
+    "architecture_block",
+    "check_architecture_block",
+    "count_macs",
+    "count_parameters",
+    "create_network",
+    "is_network",
+    "list_networks",
+    "network_entry",
+    "network_supports_deep_supervision",
+    "nnunet_unet",
+    "register_network",
+    "registered_class_paths",
+    "svanet",
+]
