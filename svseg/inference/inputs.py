@@ -1,0 +1,248 @@
+"""Which files to predict, where their masks go, and how they become nnU-Net arrays.
+
+nnU-Net's own predictor only reads files named ``CASE_0000.<ending>`` in the training format
+(no JPG, no DICOM). svseg reads every input with :mod:`svseg.io` instead and hands nnU-Net the
+array and properties that nnU-Net's reader for the model's dataset would have produced, so the
+preprocessing (normalisation, resampling) sees exactly what it saw in training:
+
+* models trained on 2D natural images (``NaturalImage2DIO``: PNG/BMP/TIF datasets): arrays
+  ``(c, 1, H, W)`` with spacing ``(999, 1, 1)``, i.e. pixel units;
+* models trained on volumes (``SimpleITKIO``, ``NibabelIO``, ``Tiff3DIO``): arrays
+  ``(c, z, y, x)`` with SimpleITK's spacing reversed to z-y-x; a 2D image becomes
+  ``(c, 1, H, W)`` with spacing ``(999 * max(sx, sy), sy, sx)`` as SimpleITKIO does.
+
+Before any work starts every input is checked (readable, channel count), so a bad file fails
+the run before a single mask is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from svseg.errors import SvsegError
+from svseg.io import Image, file_ending, read_image, stem_of
+from svseg.io.formats import is_volume_ending
+
+log = logging.getLogger(__name__)
+
+DICOM_OUTPUT_ENDING = ".nii.gz"
+# Output ending per input ending: same format family, single-file formats only (a .mhd/.nhdr
+# header with a separate data file cannot be written atomically as one file).
+_OUTPUT_ENDING = {
+    ".nii.gz": ".nii.gz", ".nii": ".nii", ".nrrd": ".nrrd", ".nhdr": ".nrrd", ".mha": ".mha", ".mhd": ".mha",
+    ".png": ".png", ".jpg": ".png", ".jpeg": ".png", ".bmp": ".png", ".tif": ".tif", ".tiff": ".tiff",
+}
+NATURAL_2D = "natural_2d"
+VOLUME = "volume"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input (a file or a DICOM series folder) and the mask file it will produce."""
+
+    source: Path
+    output: Path
+
+    @property
+    def is_dicom(self) -> bool:
+        """True when the input is a folder holding a DICOM series."""
+        return self.source.is_dir()
+
+
+def list_cases(inputs: Path | list[Path], output_dir: Path) -> list[Case]:
+    """Expand a folder or a list of paths into cases with their output paths.
+
+    A folder contributes its supported files and its sub-folders that hold a DICOM series;
+    other files are skipped with a warning. A folder with no images but a DICOM series is one
+    case. Raises SvsegError for empty inputs, missing files, outputs that would land in the
+    input folder, and two inputs that would write the same mask.
+    """
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise SvsegError(f"{output_dir}: output path exists and is not a folder")
+    if isinstance(inputs, (str, Path)):
+        inputs = Path(inputs)
+        if not inputs.exists():
+            raise SvsegError(f"{inputs}: no such file or folder")
+        sources = _expand_folder(inputs) if inputs.is_dir() else [_checked_file(inputs)]
+        input_folders = {inputs.resolve()} if inputs.is_dir() else {inputs.resolve().parent}
+    else:
+        if not inputs:
+            raise SvsegError("no input files given")
+        sources = [_checked_path(Path(p)) for p in inputs]
+        input_folders = {p.resolve().parent if p.is_file() else p.resolve() for p in sources}
+    if output_dir.resolve() in input_folders:
+        raise SvsegError(f"{output_dir}: output folder is the input folder; choose a separate folder for masks")
+    cases = [Case(source, output_dir / output_name(source)) for source in sources]
+    _check_unique_outputs(cases)
+    return cases
+
+
+def output_name(source: Path) -> str:
+    """The mask's file name: the input's stem plus the output ending of its format family."""
+    if source.is_dir():
+        return source.name + DICOM_OUTPUT_ENDING
+    return stem_of(source) + _OUTPUT_ENDING[file_ending(source)]
+
+
+def _expand_folder(folder: Path) -> list[Path]:
+    sources: list[Path] = []
+    skipped: list[str] = []
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_file() and file_ending(child):
+            sources.append(child)
+        elif child.is_dir() and _has_dicom_series(child):
+            sources.append(child)
+        else:
+            skipped.append(child.name)
+    if not sources and skipped and _has_dicom_series(folder):
+        return [folder]
+    if skipped:
+        log.warning("%s: skipping %d entr%s that are not images: %s", folder, len(skipped),
+                    "y" if len(skipped) == 1 else "ies", ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+    if not sources:
+        raise SvsegError(f"{folder}: no images to predict in this folder (supported: NIfTI, NRRD, MHA, PNG, JPG, "
+                         "BMP, TIFF, DICOM series folders)")
+    return sources
+
+
+def _checked_path(path: Path) -> Path:
+    if not path.exists():
+        raise SvsegError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if not _has_dicom_series(path):
+            raise SvsegError(f"{path}: folder holds no DICOM series (pass image files or a folder of them)")
+        return path
+    return _checked_file(path)
+
+
+def _checked_file(path: Path) -> Path:
+    if not file_ending(path):
+        raise SvsegError(f"{path}: unsupported file type (supported: NIfTI, NRRD, MHA/MHD, PNG, JPG, BMP, TIFF)")
+    return path
+
+
+def _has_dicom_series(folder: Path) -> bool:
+    import SimpleITK as sitk
+
+    try:
+        return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+    except RuntimeError:
+        return False
+
+
+def _check_unique_outputs(cases: list[Case]) -> None:
+    seen: dict[Path, Path] = {}
+    for case in cases:
+        if case.output in seen:
+            raise SvsegError(f"{case.source}: would write the same mask {case.output.name} as {seen[case.output]}; "
+                             "rename one of them")
+        seen[case.output] = case.source
+
+
+def probe_channels(case: Case) -> int:
+    """Check that `case` can be read and return its channel count, reading as little as possible.
+
+    Volumes and DICOM series are checked through their headers only (a 400-slice CT is read
+    once, when it is predicted); 2D images are small and are decoded fully, which also catches
+    truncated files.
+    """
+    source = case.source
+    if case.is_dicom:
+        return _probe_dicom(source)
+    ending = file_ending(source)
+    if is_volume_ending(ending):
+        return _probe_sitk(source)
+    return read_image(source).num_channels
+
+
+def _probe_sitk(path: Path) -> int:
+    import SimpleITK as sitk
+
+    if path.stat().st_size == 0:
+        raise SvsegError(f"{path}: file is empty")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        message = next((line for line in str(exc).splitlines() if line.strip()), "unreadable")
+        raise SvsegError(f"{path}: cannot be read ({message.strip()[:200]})") from None
+    if reader.GetDimension() not in (2, 3):
+        raise SvsegError(f"{path}: {reader.GetDimension()}D images are not supported (2D or 3D only)")
+    return int(reader.GetNumberOfComponents())
+
+
+def _probe_dicom(folder: Path) -> int:
+    import SimpleITK as sitk
+
+    series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise SvsegError(f"{folder}: no DICOM series found in this folder")
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0])
+    return _probe_sitk(Path(files[0]))
+
+
+def check_channels(case: Case, found: int, expected: int, channel_names: list[str]) -> None:
+    """Fail with the file named when the input's channel count differs from the model's."""
+    if found != expected:
+        kinds = {1: "grey", 3: "RGB", 4: "RGBA"}
+        described = f"{found} channel{'s' if found != 1 else ''}" + (f" ({kinds[found]})" if found in kinds else "")
+        raise SvsegError(f"{case.source}: has {described}, but the model expects {expected} "
+                         f"({', '.join(channel_names)})")
+
+
+def read_case(case: Case) -> Image:
+    """Read the case's pixels and geometry with svseg's readers."""
+    return read_image(case.source)
+
+
+def to_nnunet_array(image: Image, convention: str) -> tuple[np.ndarray, dict]:
+    """Pixels as nnU-Net's ``(c, z, y, x)`` float32 array plus its properties ``{'spacing': z-y-x}``.
+
+    `convention` is :data:`NATURAL_2D` or :data:`VOLUME` (see the module docstring); it comes
+    from the reader the model's dataset was trained with, not from the input's format, because
+    normalisation and resampling were fitted to that reader's output.
+    """
+    array = image.array
+    if image.num_channels == 1:
+        array = array[..., None]
+    channels_first = np.moveaxis(array, -1, 0)
+    if not image.is_volume:
+        channels_first = channels_first[:, None]
+    data = channels_first.astype(np.float32)
+    if convention == NATURAL_2D:
+        if image.is_volume:
+            log.warning("%s: the model was trained on 2D images; predicting each slice in pixel units "
+                        "(the volume's spacing is ignored)", image.source)
+        spacing = [999.0, 1.0, 1.0]
+    elif convention == VOLUME:
+        spacing_xy = [abs(float(s)) for s in image.spacing]
+        if image.is_volume:
+            spacing = spacing_xy[::-1]
+        else:
+            spacing = [999.0 * max(spacing_xy), spacing_xy[1], spacing_xy[0]]
+    else:
+        raise ValueError(f"unknown input convention {convention!r}")
+    return data, {"spacing": spacing}
+
+
+def convention_for_reader(reader_class: type) -> str:
+    """The input convention (:data:`NATURAL_2D` or :data:`VOLUME`) of the model's nnU-Net reader.
+
+    Readers that reorient volumes to RAS change the voxel order; svseg does not emulate them and
+    says so rather than predicting on differently oriented arrays.
+    """
+    name = reader_class.__name__
+    if "Reorient" in name:
+        raise SvsegError(f"the model was trained with nnU-Net's {name}, which reorients volumes; svseg predict "
+                         "does not emulate it (use nnUNetv2_predict for this model)")
+    from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+
+    return NATURAL_2D if issubclass(reader_class, NaturalImage2DIO) else VOLUME

@@ -1,0 +1,299 @@
+"""Finding a trained model folder and loading it without nnU-Net's trainer lookup.
+
+A model folder is nnU-Net's ``$results/DatasetNNN_NAME/<trainer>__<plans>__<configuration>/``
+with ``plans.json``, ``dataset.json`` and ``fold_<k>/checkpoint_<final|best|latest>.pth``.
+nnU-Net's ``initialize_from_trained_model_folder`` finds the trainer class by name, which imports
+every trainer module it ships (and breaks in some torch/torchvision installs), and loads the
+checkpoints with ``weights_only=False``. svseg instead rebuilds the network from the plans after
+the registry check (:func:`svseg.training.network_from_plans.build_network_from_plans`) and loads
+the weights with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from svseg.errors import SvsegError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = ("final", "best", "latest")
+_MODEL_DIR_RE = re.compile(r"^(?P<trainer>[^_].*?)__(?P<plans>.+?)__(?P<configuration>[^_].*)$")
+_DATASET_DIR_RE = re.compile(r"^Dataset\d{3}_.+$")
+_FOLD_RE = re.compile(r"^fold_(\d+|all)$")
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """One trained model: its folder and the parts of its name."""
+
+    path: Path
+    trainer: str
+    plans: str
+    configuration: str
+
+    @property
+    def label(self) -> str:
+        """``DatasetNNN_NAME/Trainer__plans__configuration``, for listings."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
+
+@dataclass
+class LoadedModel:
+    """Everything the predictor needs, loaded from one model folder."""
+
+    folder: Path
+    folds: list[str]
+    network: Any
+    plans_manager: Any
+    configuration_manager: Any
+    configuration: str
+    dataset_json: dict
+    parameters: list[dict]
+    trainer_name: str
+    mirroring_axes: tuple[int, ...] | None
+    channel_names: list[str]
+
+    @property
+    def num_input_channels(self) -> int:
+        """Channels per input image (from dataset.json's channel_names)."""
+        return len(self.channel_names)
+
+
+def checkpoint_file_name(checkpoint: str) -> str:
+    """``final`` -> ``checkpoint_final.pth``; unknown names are a user error."""
+    if checkpoint not in CHECKPOINTS:
+        raise SvsegError(f"unknown checkpoint {checkpoint!r}; choose one of {', '.join(CHECKPOINTS)}")
+    return f"checkpoint_{checkpoint}.pth"
+
+
+def find_trained_models(root: Path, checkpoint: str = "final") -> list[ModelFolder]:
+    """Model folders under `root` (a results root or one dataset's folder) with a fold checkpoint."""
+    name = checkpoint_file_name(checkpoint)
+    if not root.is_dir():
+        return []
+    dataset_dirs = [root] if _DATASET_DIR_RE.match(root.name) else sorted(
+        p for p in root.iterdir() if p.is_dir() and _DATASET_DIR_RE.match(p.name))
+    found = []
+    for dataset_dir in dataset_dirs:
+        for model_dir in sorted(p for p in dataset_dir.iterdir() if p.is_dir()):
+            parsed = _parse_model_dir(model_dir)
+            if parsed and (model_dir / "plans.json").is_file() and available_folds(model_dir, name):
+                found.append(parsed)
+    return found
+
+
+def _parse_model_dir(path: Path) -> ModelFolder | None:
+    match = _MODEL_DIR_RE.match(path.name)
+    if not match:
+        return None
+    return ModelFolder(path, match["trainer"], match["plans"], match["configuration"])
+
+
+def available_folds(model_dir: Path, checkpoint_name: str) -> list[str]:
+    """Folds of `model_dir` that hold `checkpoint_name`, numeric folds first, then ``all``."""
+    folds = []
+    for child in model_dir.iterdir() if model_dir.is_dir() else []:
+        match = _FOLD_RE.match(child.name)
+        if match and (child / checkpoint_name).is_file():
+            folds.append(match.group(1))
+    return sorted(folds, key=lambda f: (f == "all", int(f) if f.isdigit() else 0))
+
+
+def select_model(results_root: Path, dataset_dir: Path | None, model_dir: Path | None, arch: str | None,
+                 checkpoint: str) -> Path:
+    """The model folder to predict with.
+
+    `model_dir` may be a model folder itself or a dataset's results folder. Without either, the
+    results root must hold exactly one trained model. ``arch`` picks configuration
+    ``2d_<arch>``; without it, configuration ``2d`` (the plan's default network) is preferred
+    when a dataset has several. Every ambiguity is a user error that lists the candidates.
+    """
+    if model_dir is not None:
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise SvsegError(f"{model_dir}: model folder not found")
+        if (model_dir / "plans.json").is_file():
+            return model_dir
+        candidates = find_trained_models(model_dir, checkpoint)
+        where = str(model_dir)
+    elif dataset_dir is not None:
+        candidates = find_trained_models(dataset_dir, checkpoint)
+        where = dataset_dir.name
+    else:
+        candidates = find_trained_models(results_root, checkpoint)
+        where = str(results_root)
+    if arch is not None:
+        candidates = [c for c in candidates if c.configuration == f"2d_{arch}"]
+    if not candidates:
+        everything = find_trained_models(results_root, checkpoint)
+        listing = "; ".join(m.label for m in everything) or "none"
+        wanted = f" for --arch {arch}" if arch else ""
+        raise SvsegError(f"no trained model{wanted} in {where} (with checkpoint_{checkpoint}.pth); "
+                         f"trained models: {listing}")
+    if len(candidates) > 1 and arch is None and (model_dir is not None or dataset_dir is not None):
+        default = [c for c in candidates if c.configuration == "2d"]
+        if len(default) == 1:
+            log.info("using the plan's default network (%s); pick another with --arch", default[0].label)
+            return default[0].path
+    if len(candidates) > 1:
+        listing = "; ".join(m.label for m in candidates)
+        raise SvsegError(f"several trained models in {where}: {listing}; choose one with -d, --arch or -m")
+    return candidates[0].path
+
+
+def resolve_folds(model_dir: Path, folds: list[str] | None, checkpoint: str) -> list[str]:
+    """The folds to ensemble: the given ones (checked), or every fold with the checkpoint.
+
+    ``all`` is nnU-Net's model trained on all cases; by default it is used only when no
+    cross-validation fold exists (as nnU-Net's auto-detection excludes it).
+    """
+    name = checkpoint_file_name(checkpoint)
+    present = available_folds(model_dir, name)
+    if not folds:
+        numeric = [f for f in present if f != "all"]
+        chosen = numeric or present
+        if not chosen:
+            raise SvsegError(f"{model_dir}: no fold_*/{name} in this model folder")
+        return chosen
+    chosen = []
+    for fold in folds:
+        fold = str(fold).strip()
+        if not (fold == "all" or fold.isdigit()):
+            raise SvsegError(f"fold {fold!r} is not a number or 'all'")
+        fold = fold if fold == "all" else str(int(fold))
+        if fold not in present:
+            raise SvsegError(f"{model_dir / f'fold_{fold}' / name}: not found; folds with this checkpoint: "
+                             f"{', '.join(present) or 'none'}")
+        if fold not in chosen:
+            chosen.append(fold)
+    return chosen
+
+
+def load_checkpoint(path: Path, model_dir: Path) -> dict:
+    """Load an nnU-Net checkpoint dict, never executing code from a file outside `model_dir`.
+
+    nnU-Net checkpoints hold numpy scalars in their training log, which ``weights_only=True``
+    refuses; those two numpy reconstructors are allow-listed (they only rebuild numbers). Any
+    other object makes the load fall back to ``weights_only=False``, and only after checking
+    that the file really lives inside the chosen model folder (no symlink escaping it), since
+    that load can run code stored in the file.
+    """
+    import numpy as np
+    import torch
+
+    numpy_globals = [np.dtype, type(np.dtype("float64")), type(np.dtype("float32"))]
+    scalar = getattr(getattr(np, "_core", np.core).multiarray, "scalar", None)
+    if scalar is not None:
+        numpy_globals.append(scalar)
+    try:
+        with torch.serialization.safe_globals(numpy_globals):
+            return _checked_checkpoint(torch.load(path, map_location="cpu", weights_only=True), path)
+    except pickle.UnpicklingError as exc:
+        resolved, folder = path.resolve(), model_dir.resolve()
+        if folder not in resolved.parents:
+            raise SvsegError(f"{path}: checkpoint lies outside the model folder {model_dir}; "
+                             "refusing to load it") from None
+        log.warning("%s: needs a full (trusted) unpickle (%s); loading it because it lies in the model folder",
+                    path, str(exc).splitlines()[-1][:120])
+        # Trusted fallback: the file is inside the model folder the user chose (checked above).
+        return _checked_checkpoint(torch.load(path, map_location="cpu", weights_only=False), path)
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise SvsegError(f"{path}: checkpoint cannot be read ({str(exc).splitlines()[0][:200]})") from None
+
+
+def _checked_checkpoint(checkpoint: Any, path: Path) -> dict:
+    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
+        raise SvsegError(f"{path}: not an nnU-Net checkpoint (no 'network_weights')")
+    return checkpoint
+
+
+def load_model(model_dir: Path, folds: list[str] | None, checkpoint: str = "final") -> LoadedModel:
+    """Read plans, dataset.json and the fold checkpoints of `model_dir` and build the network."""
+    from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    from svseg.training.network_from_plans import build_network_from_plans
+
+    model_dir = Path(model_dir)
+    plans, dataset_json = _read_json(model_dir / "plans.json"), _read_json(model_dir / "dataset.json")
+    if "svseg" in plans:  # validate svseg's section when present; plain nnU-Net models have none
+        from svseg.planning.plans import parse_plans
+
+        parse_plans(plans, model_dir / "plans.json")
+    fold_names = resolve_folds(model_dir, folds, checkpoint)
+    name = checkpoint_file_name(checkpoint)
+    parameters, configuration, trainer_name, mirroring_axes = _load_folds(model_dir, fold_names, name)
+    plans_manager = PlansManager(plans)
+    if configuration not in plans_manager.available_configurations:
+        raise SvsegError(f"{model_dir / 'plans.json'}: no configuration {configuration!r} (checkpoints need it)")
+    configuration_manager = plans_manager.get_configuration(configuration)
+    channel_names = model_channel_names(model_dir)
+    num_inputs = determine_num_input_channels(plans_manager, configuration_manager, dataset_json)
+    num_outputs = plans_manager.get_label_manager(dataset_json).num_segmentation_heads
+    network = build_network_from_plans(plans, configuration, num_inputs, num_outputs, deep_supervision=False)
+    try:
+        network.load_state_dict(parameters[0])
+    except RuntimeError as exc:
+        raise SvsegError(f"{model_dir}: checkpoint does not fit the network in plans.json "
+                         f"({str(exc).splitlines()[0][:200]})") from None
+    log.info("model %s, configuration %s, folds %s, checkpoint %s", model_dir, configuration,
+             ", ".join(fold_names), name)
+    return LoadedModel(model_dir, fold_names, network, plans_manager, configuration_manager, configuration,
+                       dataset_json, parameters, trainer_name, mirroring_axes, channel_names)
+
+
+def model_channel_names(model_dir: Path) -> list[str]:
+    """The input channels the model expects, in order, from its dataset.json (cheap: no weights)."""
+    dataset_json = _read_json(Path(model_dir) / "dataset.json")
+    names = _channel_names(dataset_json, Path(model_dir))
+    return [str(v) for _, v in sorted(names.items(), key=lambda kv: int(kv[0]))]
+
+
+def _load_folds(model_dir: Path, fold_names: list[str], name: str
+                ) -> tuple[list[dict], str, str, tuple[int, ...] | None]:
+    """Weights of every fold plus the configuration, trainer name and mirror axes of the first.
+
+    All folds must come from the same configuration, or averaging their outputs is meaningless.
+    """
+    folder = _parse_model_dir(model_dir)
+    parameters: list[dict] = []
+    configuration, trainer_name, mirroring_axes = None, "", None
+    for fold in fold_names:
+        path = model_dir / f"fold_{fold}" / name
+        loaded = load_checkpoint(path, model_dir)
+        init_args = loaded.get("init_args") if isinstance(loaded.get("init_args"), dict) else {}
+        fold_configuration = init_args.get("configuration") or (folder.configuration if folder else None)
+        if fold_configuration is None:
+            raise SvsegError(f"{path}: cannot tell which configuration this checkpoint belongs to")
+        if configuration is None:
+            configuration, trainer_name = str(fold_configuration), str(loaded.get("trainer_name", ""))
+            axes = loaded.get("inference_allowed_mirroring_axes")
+            mirroring_axes = tuple(int(a) for a in axes) if axes is not None else None
+        elif fold_configuration != configuration:
+            raise SvsegError(f"{path}: fold trained with configuration {fold_configuration!r}, "
+                             f"other folds with {configuration!r}")
+        parameters.append(loaded["network_weights"])
+    return parameters, str(configuration), trainer_name, mirroring_axes
+
+
+def _channel_names(dataset_json: dict, model_dir: Path) -> dict:
+    names = dataset_json.get("channel_names", dataset_json.get("modality"))
+    if not isinstance(names, dict) or not names:
+        raise SvsegError(f"{model_dir / 'dataset.json'}: no channel_names")
+    return names
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise SvsegError(f"{path}: not found; is {path.parent} a trained model folder?")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SvsegError(f"{path}: not valid JSON ({exc})") from None
