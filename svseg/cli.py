@@ -94,7 +94,9 @@ def evaluate_cmd(
         result = evaluate_folders(pred, gt, out, labels, num_workers=workers, chill=chill, slice_step=slice_step,
                                   paper_grid=paper_grid)
     rows = result.summary_table()
-    table = Table(*rows[0], box=SIMPLE, title="object level (image Dice for comparison)")
+    table = Table(*rows[0], box=SIMPLE, pad_edge=False, collapse_padding=True,
+                  title="object level (image Dice for comparison)")
+    table.columns[0].min_width = len("ultra_small")
     for row in rows:
         table.add_row(*row.values())
     stdout.print(table)

@@ -48,9 +48,9 @@ class EvaluationResult:
         for stratum in STRATA:
             obj, img = self.metrics["object"][stratum], self.metrics["image"][stratum]
             lesions = obj["detection"]["overlap"]
-            rows.append({"stratum": stratum, "objects": str(obj["n_objects"]), "Dice": _fmt(obj["dice"]),
+            rows.append({"stratum": stratum, "n obj": str(obj["n_objects"]), "Dice": _fmt(obj["dice"]),
                          "sens.": _fmt(obj["sensitivity"]), "prec.": _fmt(obj["precision"]), "F2": _fmt(obj["f2"]),
-                         "HD95": _fmt(obj["hd95"], 1), "lesion F1": _fmt(lesions["f1"]),
+                         "HD95": _fmt(obj["hd95"], 1), "les. F1": _fmt(lesions["f1"]),
                          "img Dice": _fmt(img["dice"])})
         return rows
 

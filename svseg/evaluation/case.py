@@ -20,6 +20,7 @@ from svseg.evaluation.pixel_metrics import slice_counts
 from svseg.evaluation.surface import hd95
 from svseg.evaluation.volume import volume_metrics
 from svseg.evaluation.zones import object_counts
+from svseg.io import Image
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class CaseResult:
 def evaluate_case(pair: CasePair, options: CaseOptions) -> CaseResult:
     """Read, check and measure one case (raises SvsegError for a bad file)."""
     gt, pred = load_pair(pair)
+    return measure_case(pair.case, gt, pred, options)
+
+
+def measure_case(case: str, gt: Image, pred: Image, options: CaseOptions) -> CaseResult:
+    """Measure one case already in memory: label arrays on the same grid (see ``load_pair``)."""
     spacing_zyx = tuple(reversed(gt.spacing))
     axis = choose_slice_axis(gt.spatial_shape, spacing_zyx, options.slice_axis) if gt.is_volume else None
     ref_full = np.moveaxis(gt.array, axis, 0) if axis is not None else gt.array[None]
@@ -71,7 +77,7 @@ def evaluate_case(pair: CasePair, options: CaseOptions) -> CaseResult:
     classes = options.classes if options.classes is not None else _found_classes(ref_full, pred_full, options)
     valid = None if options.ignore_label is None else ref != options.ignore_label
     slice_pixels = ref.shape[1] * ref.shape[2]
-    result = CaseResult(pair.case, gt.is_volume, axis, classes, {}, paper_counts(
+    result = CaseResult(case, gt.is_volume, axis, classes, {}, paper_counts(
         ref, prd, classes, options.ignore_label, options.paper_grid))
     largest = np.zeros(len(keep))
     for label in classes:
