@@ -1,0 +1,121 @@
+"""Pairing image files (or DICOM folders) with their label files by name.
+
+An image ``images/a.png`` pairs with ``labels/a.png`` or ``labels/a.tif``: stems must match,
+endings may differ. Label files named with a common suffix (``a_mask.png``, ``a_seg.nii.gz``,
+``a_segmentation.png`` ...) pair too, because that is how many public datasets ship. Every
+problem (two files with one stem, an image without label, a label without image) is collected,
+not raised, so the user sees all of them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from svseg.datasets.layouts import visible_entries
+from svseg.datasets.problems import ProblemList
+from svseg.io.formats import file_ending, stem_of
+
+log = logging.getLogger(__name__)
+
+LABEL_SUFFIXES = ("_segmentation", "_mask", "_masks", "_seg", "_label", "_labels", "_gt", "-mask", "-seg", "-label")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class CaseSource:
+    """Where one case comes from: its image file(s), one per channel group, and its label.
+
+    ``label`` is None for a test image without a mask; ``test`` puts the case in ``imagesTs``.
+    """
+
+    case_id: str
+    images: tuple[Path, ...]
+    label: Path | None
+    test: bool = False
+
+
+def safe_case_id(stem: str) -> str:
+    """A case id nnU-Net handles everywhere: letters, digits, ``.``, ``_`` and ``-`` only."""
+    return _UNSAFE.sub("_", stem).strip("_") or "case"
+
+
+def index_items(folder: Path, problems: ProblemList, *, folders: bool) -> tuple[dict[str, Path], set[str]]:
+    """Map stem -> file (or sub-folder name -> folder when `folders`), and the stems held twice.
+
+    Clashing stems (``a.png`` and ``a.tif``) are reported and left out of the map.
+    """
+    by_stem: dict[str, list[Path]] = {}
+    for entry in visible_entries(folder):
+        if entry.is_dir():
+            if not folders:
+                log.warning("%s: sub-folder ignored", entry)
+                continue
+            stem = entry.name
+        elif not file_ending(entry):
+            log.warning("%s: not an image file, ignored", entry)
+            continue
+        else:
+            stem = stem_of(entry)
+        by_stem.setdefault(stem, []).append(entry)
+    index, clashing = {}, set()
+    for stem, entries in by_stem.items():
+        if len(entries) > 1:
+            names = ", ".join(entry.name for entry in entries)
+            problems.add(entries[0], f"duplicate stem {stem!r} in {folder.name}/: {names}; keep one file per case")
+            clashing.add(stem)
+            continue
+        index[stem] = entries[0]
+    return index, clashing
+
+
+def pair_cases(
+    images_dir: Path,
+    labels_dir: Path,
+    problems: ProblemList,
+    *,
+    dicom: bool = False,
+    unlabelled_as_test: bool = False,
+) -> list[CaseSource]:
+    """Match every image with its label; images without a label become test cases only when asked."""
+    images, _ = index_items(images_dir, problems, folders=dicom)
+    labels, clashing_labels = index_items(labels_dir, problems, folders=dicom)
+    label_for = _label_lookup(labels)
+    cases: list[CaseSource] = []
+    used_labels: set[Path] = set()
+    seen_ids: dict[str, Path] = {}
+    for stem, image in sorted(images.items()):
+        case_id = safe_case_id(stem)
+        if case_id in seen_ids:
+            problems.add(image, f"case id {case_id!r} clashes with {seen_ids[case_id].name}; rename one of them")
+            continue
+        seen_ids[case_id] = image
+        label = label_for.get(stem)
+        if stem in clashing_labels:
+            continue  # already reported as a duplicate label
+        if label is None and not unlabelled_as_test:
+            problems.add(
+                image,
+                f"missing label for image {image.name} (no {stem}.* in {labels_dir.name}/); "
+                "add it, or pass --unlabelled-as-test to import such images as test images",
+            )
+            continue
+        if label is not None:
+            used_labels.add(label)
+        cases.append(CaseSource(case_id, (image,), label, test=label is None))
+    for label in sorted(set(labels.values()) - used_labels):
+        problems.add(label, f"label {label.name} has no image in {images_dir.name}/ with the same name")
+    return cases
+
+
+def _label_lookup(labels: dict[str, Path]) -> dict[str, Path]:
+    """Stem -> label, where the stem may also be the label's stem without a known suffix."""
+    lookup: dict[str, Path] = {}
+    for stem, path in labels.items():
+        for suffix in LABEL_SUFFIXES:
+            if stem.lower().endswith(suffix) and len(stem) > len(suffix):
+                lookup.setdefault(stem[: -len(suffix)], path)
+    lookup.update(labels)  # exact names win over suffix-stripped ones
+    return lookup
