@@ -60,7 +60,8 @@ def pool_cases(results: list[CaseResult], classes: tuple[int, ...]) -> Pooled:
         slices.append({**result.slices, "case": np.full(n, index)})
         empty = np.zeros((n, 4), dtype=np.int64)
         empty[:, 3] = result.slices["n_valid"]
-        counts.append(np.stack([result.per_class[c].counts if c in result.per_class else empty for c in classes], 1))
+        counts.append(np.stack([result.per_class[c].counts if c in result.per_class else empty for c in classes], 1)
+                      if classes else np.zeros((n, 0, 4), dtype=np.int64))
         surface.append(np.stack([result.per_class[c].hd95 if c in result.per_class else np.full(n, np.nan)
                                  for c in classes], 1) if classes else np.zeros((n, 0)))
         paper.append(_paper_columns(result, classes))
@@ -74,9 +75,8 @@ def pool_cases(results: list[CaseResult], classes: tuple[int, ...]) -> Pooled:
             predicted.append({**class_result.pred_objects, "case": np.full(n_pred, index),
                               "class": np.full(n_pred, label)})
         offset += n
-    k = len(classes)
-    return Pooled(classes, [r.case for r in results], _concat(slices), np.concatenate(counts).reshape(-1, k, 4),
-                  np.concatenate(surface).reshape(-1, k), _concat(paper), _concat(objects), _concat(predicted))
+    return Pooled(classes, [r.case for r in results], _concat(slices), np.concatenate(counts),
+                  np.concatenate(surface), _concat(paper), _concat(objects), _concat(predicted))
 
 
 def _paper_columns(result: CaseResult, classes: tuple[int, ...]) -> dict[str, np.ndarray]:

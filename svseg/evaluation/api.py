@@ -86,6 +86,8 @@ def evaluate_folders(pred_dir: Path, gt_dir: Path, out_dir: Path | None = None, 
     pairs = pair_cases(pred_dir, gt_dir, file_ending, chill)
     results = sorted(run_cases(pairs, options, num_workers), key=lambda result: result.case)
     classes = options.classes if options.classes is not None else tuple(sorted({c for r in results for c in r.classes}))
+    if not classes:
+        log.warning("no foreground label in any reference or prediction: every metric is undefined")
     names = {value: name for name, value in foreground.items()} if labels is not None else {c: str(c) for c in classes}
     metrics = build_metrics(results, classes, names, thresholds, options)
     out_dir = Path(out_dir) if out_dir is not None else pred_dir / "evaluation"

@@ -57,7 +57,8 @@ def _dice_by_stratum(metrics: dict) -> Figure:
         axes.set_xticks(np.arange(len(STRATA)), [s.replace("_", "-") for s in STRATA])
         axes.set_ylim(0, 1.05)
         axes.set_title(f"{block} level Dice")
-        axes.legend(fontsize=8)
+        if labels:
+            axes.legend(fontsize=8)
     return figure
 
 

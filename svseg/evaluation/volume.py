@@ -85,7 +85,8 @@ def volume_block(cases: list[tuple[str, dict[int, dict], int]], classes: tuple[i
     for label in classes:
         with np.errstate(invalid="ignore"):
             mean[str(label)] = {name: _nanmean([m[label][name] for _, m in filled]) for name in names}
-    foreground_mean = {name: float(np.mean([mean[str(label)][name] for label in classes])) for name in names}
+    foreground_mean = {name: float(np.mean([mean[str(label)][name] for label in classes])) if classes else None
+                       for name in names}
     lesions = [metrics[label]["detection"] for _, metrics in filled for label in classes]
     joined = {key: np.concatenate([table[key] for table in lesions]) if lesions else np.zeros(0)
               for key in _absent(0)["detection"]}
