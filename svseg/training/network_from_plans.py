@@ -4,6 +4,11 @@ nnU-Net's ``get_network_from_plans`` imports whatever dotted path a plans file c
 plans file could run arbitrary code. svseg checks the architecture block against the registry
 first (:func:`svseg.networks.check_architecture_block`) and only then lets nnU-Net build it, so
 the trainer and the predictor build exactly what nnU-Net's own tools would.
+
+:class:`RegistryNetworkHooks` carries the two trainer hooks that concern the network: how it is
+built (also what nnU-Net's predictor calls on the trainer class) and how deep supervision is
+switched, which nnU-Net does unconditionally on ``network.decoder`` although SvANet has no
+auxiliary outputs (shared/design/nnunet-integration.md §4).
 """
 
 from __future__ import annotations
@@ -15,24 +20,23 @@ from torch import nn
 from svseg.errors import SvsegError
 
 
-def build_network_from_plans(
-    plans: dict[str, Any],
-    configuration: str,
+def unwrap_network(network: nn.Module) -> nn.Module:
+    """The plain module inside DDP and torch.compile wrappers."""
+    module = network.module if isinstance(network, nn.parallel.DistributedDataParallel) else network
+    return getattr(module, "_orig_mod", module)
+
+
+def build_network_from_architecture(
+    block: dict[str, Any],
     num_input_channels: int,
     num_output_channels: int,
     deep_supervision: bool,
 ) -> nn.Module:
-    """The configuration's network, built by nnU-Net after svseg's registry check."""
+    """The network of one resolved ``architecture`` block, built by nnU-Net after the registry check."""
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
     from svseg.networks import check_architecture_block
 
-    try:
-        configuration_manager = PlansManager(plans).get_configuration(configuration)
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise SvsegError(f"plans {plans.get('plans_name')!r}: configuration {configuration!r} unusable ({exc})") from None
-    block = configuration_manager.configuration["architecture"]
     check_architecture_block(block)
     return get_network_from_plans(
         block["network_class_name"],
@@ -43,3 +47,68 @@ def build_network_from_plans(
         allow_init=True,
         deep_supervision=deep_supervision,
     )
+
+
+def build_network_from_plans(
+    plans: dict[str, Any],
+    configuration: str,
+    num_input_channels: int,
+    num_output_channels: int,
+    deep_supervision: bool,
+) -> nn.Module:
+    """The configuration's network, built by nnU-Net after svseg's registry check."""
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    try:
+        configuration_manager = PlansManager(plans).get_configuration(configuration)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        name = plans.get("plans_name")
+        raise SvsegError(f"plans {name!r}: configuration {configuration!r} unusable ({exc})") from None
+    return build_network_from_architecture(
+        configuration_manager.configuration["architecture"], num_input_channels, num_output_channels, deep_supervision
+    )
+
+
+def architecture_supports_deep_supervision(block: dict[str, Any]) -> bool:
+    """Whether the architecture has auxiliary low-resolution outputs nnU-Net can supervise."""
+    from svseg.networks import network_supports_deep_supervision
+
+    return bool(network_supports_deep_supervision(block["network_class_name"]))
+
+
+class RegistryNetworkHooks:
+    """Trainer hooks for building the network from the registry and toggling deep supervision.
+
+    A mixin for :class:`svseg.training.trainer.SvsegTrainer` (it relies on nnU-Net's trainer
+    attributes ``network`` and ``enable_deep_supervision``).
+    """
+
+    network: nn.Module
+    enable_deep_supervision: bool
+
+    @staticmethod
+    def build_network_architecture(
+        plans_manager: Any,
+        configuration_manager: Any,
+        num_input_channels: int,
+        num_output_channels: int,
+        enable_deep_supervision: bool = True,
+    ) -> nn.Module:
+        """nnU-Net's network hook (also used by nnU-Net's predictor), through svseg's registry."""
+        return build_network_from_architecture(
+            configuration_manager.configuration["architecture"],
+            num_input_channels,
+            num_output_channels,
+            enable_deep_supervision,
+        )
+
+    def set_deep_supervision_enabled(self, enabled: bool) -> None:
+        """Switch auxiliary outputs on or off, where the network has them and the run uses them.
+
+        nnU-Net calls this on every network and switches it back on after validation; a network
+        without a ``decoder.deep_supervision`` flag (SvANet) is left alone, and a network trained
+        without deep supervision is never switched on.
+        """
+        decoder = getattr(unwrap_network(self.network), "decoder", None)
+        if decoder is not None and hasattr(decoder, "deep_supervision"):
+            decoder.deep_supervision = bool(enabled and self.enable_deep_supervision)

@@ -1,0 +1,99 @@
+"""``SvsegTrainer``: nnU-Net's trainer, driven by the plans' svseg recipe.
+
+nnU-Net keeps hyperparameters as attributes set in ``__init__`` and grows one subclass per value
+(``nnUNetTrainer_5epochs``...). svseg has one trainer: every number it uses comes from the
+``recipe`` of the plans' svseg section (:class:`svseg.planning.plans.Recipe`), which svseg's
+``train`` fills from the plan, a preset and command-line overrides before the trainer is built.
+This module holds no hyperparameter value of its own.
+
+The hooks svseg changes are grouped by job into small mixins, each in the module of that job,
+so that no class overrides more than three of nnU-Net's hooks (style guide R2):
+
+- :class:`~svseg.training.progress_log.EpochProgressHooks`: bar, epoch line, console chatter;
+- :class:`~svseg.training.checkpoints.AtomicCheckpointHooks`: atomic, weights-only checkpoints;
+- :class:`~svseg.training.network_from_plans.RegistryNetworkHooks`: network from the registry,
+  deep-supervision switch;
+- this class: recipe attributes, optimizer + schedule, loss.
+
+The mixins override disjoint hooks, so their order only matters in that they sit before
+``nnUNetTrainer``. The constructor keeps nnU-Net's five arguments because checkpoints store them
+(``init_args``) and nnU-Net's tools re-create trainers from them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from torch import nn
+
+from svseg.errors import SvsegError
+from svseg.planning.plans import Recipe, parse_plans
+from svseg.training.checkpoints import AtomicCheckpointHooks
+from svseg.training.encoder import frozen_until_epoch
+from svseg.training.losses import apply_recipe_loss
+from svseg.training.network_from_plans import RegistryNetworkHooks, architecture_supports_deep_supervision
+from svseg.training.optimizers import build_optimizer_and_schedule
+from svseg.training.progress_log import EpochProgressHooks
+from svseg.training.schedules import RecipeLRScheduler
+
+
+class SvsegTrainer(EpochProgressHooks, AtomicCheckpointHooks, RegistryNetworkHooks, nnUNetTrainer):
+    """nnU-Net's training loop with svseg's recipe, registry networks and safe checkpoints.
+
+    Set :attr:`pretrained_encoder` to True before ``initialize()`` when pretrained encoder
+    weights will be loaded; only then does ``recipe.freeze_encoder_fraction`` freeze the encoder.
+    """
+
+    def __init__(
+        self,
+        plans: dict,
+        configuration: str,
+        fold: int | str,
+        dataset_json: dict,
+        device: torch.device = torch.device("cuda"),
+    ) -> None:
+        plans.setdefault("continue_training", False)
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        plans_file = Path(f"{self.plans_manager.plans_name}.json")
+        self.recipe: Recipe = parse_plans(self.plans_manager.plans, plans_file).recipe
+        self.pretrained_encoder = False
+        apply_recipe(self, self.recipe)
+
+    def configure_optimizers(self) -> tuple[torch.optim.Optimizer, RecipeLRScheduler]:
+        """The recipe's optimizer and per-epoch schedule (encoder held still while frozen)."""
+        frozen_until = frozen_until_epoch(self.recipe, self.num_epochs, self.pretrained_encoder)
+        if frozen_until:
+            self.print_to_log_file(f"encoder frozen for epochs 0-{frozen_until - 1} (pretrained weights)")
+        return build_optimizer_and_schedule(self.network, self.recipe, self.num_epochs, frozen_until)
+
+    def _build_loss(self) -> nn.Module:
+        """nnU-Net's loss (with its deep-supervision wrapper when on), made the recipe's loss."""
+        return apply_recipe_loss(super()._build_loss(), self.recipe.loss)
+
+
+def apply_recipe(trainer: nnUNetTrainer, recipe: Recipe) -> None:
+    """Copy the recipe into the attributes and configuration nnU-Net's loop reads.
+
+    The batch size is written into the resolved configuration (what nnU-Net's data loaders and
+    DDP split read) and into the plans dict (what is copied to the model folder), so the model
+    folder tells the truth about the run.
+    """
+    if recipe.val_iters_per_epoch < 1:
+        raise SvsegError(
+            "recipe.val_iters_per_epoch must be >= 1 for training: nnU-Net's pseudo-Dice, best checkpoint "
+            "and progress.png need at least one validation batch per epoch"
+        )
+    trainer.num_epochs = recipe.epochs
+    trainer.num_iterations_per_epoch = recipe.iters_per_epoch
+    trainer.num_val_iterations_per_epoch = recipe.val_iters_per_epoch
+    trainer.initial_lr = recipe.lr
+    trainer.weight_decay = recipe.weight_decay
+    trainer.oversample_foreground_percent = recipe.oversample_foreground
+    trainer.save_every = recipe.checkpoint_every
+    configuration: dict[str, Any] = trainer.configuration_manager.configuration
+    trainer.enable_deep_supervision = architecture_supports_deep_supervision(configuration["architecture"])
+    configuration["batch_size"] = recipe.batch_size
+    trainer.plans_manager.plans["configurations"][trainer.configuration_name]["batch_size"] = recipe.batch_size
