@@ -1,0 +1,5 @@
+"""Re-export for nnU-Net's scan, which inspects the modules of a package but not its ``__init__``."""
+
+from svseg.training.trainer import SvsegTrainer
+
+__all__ = ["SvsegTrainer"]

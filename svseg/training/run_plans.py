@@ -1,0 +1,88 @@
+"""The plans one training run uses: the dataset's plans plus preset, overrides and ``--arch``.
+
+The trainer reads every hyperparameter from the plans it is given (rule R4), so everything a
+user changes for one run is written into a copy of the plans before the trainer is built; nnU-Net
+then copies that dict to the model folder, which therefore records the run as it really was.
+
+``--arch NAME`` trains another registered architecture on the same preprocessed data: the copy
+gets a configuration ``<base>_<NAME>`` (e.g. ``2d_unet``) that inherits from the base
+configuration, keeps its ``data_identifier`` (no re-preprocessing) and overrides the whole
+``architecture`` block (nnU-Net's inheritance is a shallow update). nnU-Net's predictor finds it
+as configuration ``2d_unet`` in the model folder's plans. The copy's svseg section is pointed at
+that configuration and network, so the model folder's plans describe the model in it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from svseg.errors import SvsegError
+from svseg.planning.plans import PLANS_NAME, Recipe, SvsegPlans
+
+TRAINER_NAME = "SvsegTrainer"
+
+
+def training_configuration(plans: SvsegPlans, arch: str | None) -> str:
+    """The nnU-Net configuration a run trains: the plans' own, or ``<base>_<arch>``."""
+    if arch is None or arch == plans.network.name:
+        return plans.configuration
+    return f"{plans.configuration}_{arch}"
+
+
+def model_folder_name(configuration: str, plans_name: str = PLANS_NAME) -> str:
+    """nnU-Net's model folder name, e.g. ``SvsegTrainer__svsegPlans__2d``."""
+    return f"{TRAINER_NAME}__{plans_name}__{configuration}"
+
+
+def architecture_configuration(
+    plans: SvsegPlans, arch: str, dataset_json: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Name and dict of the ``<base>_<arch>`` configuration for registered network `arch`."""
+    from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    from svseg.networks import architecture_block, is_network, list_networks
+
+    if not is_network(arch):
+        raise SvsegError(f"unknown architecture {arch!r} (--arch); registered: {', '.join(list_networks())}")
+    manager = PlansManager(copy.deepcopy(plans.raw))
+    base = manager.get_configuration(plans.configuration)
+    block = architecture_block(
+        arch,
+        base.patch_size,
+        base.spacing,
+        determine_num_input_channels(manager, base, dataset_json),
+        manager.get_label_manager(dataset_json).num_segmentation_heads,
+    )
+    configuration = {
+        "inherits_from": plans.configuration,
+        "data_identifier": base.data_identifier,
+        "architecture": block,
+    }
+    return training_configuration(plans, arch), configuration
+
+
+def plans_for_run(
+    plans: SvsegPlans,
+    recipe: Recipe,
+    dataset_json: dict[str, Any],
+    arch: str | None = None,
+    preset: str | None = None,
+) -> tuple[dict[str, Any], str]:
+    """A copy of the plans with the run's recipe (and ``--arch`` configuration), and the configuration name."""
+    raw = copy.deepcopy(plans.raw)
+    raw.pop("continue_training", None)
+    section = raw["svseg"]
+    configuration = training_configuration(plans, arch)
+    if configuration not in raw["configurations"]:
+        name, block = architecture_configuration(plans, arch or "", dataset_json)
+        raw["configurations"][name] = block
+    if configuration != plans.configuration:
+        section["configuration"] = configuration
+        section["network"] = {"name": arch, "kwargs": {}}
+    section["recipe"] = recipe.to_json()
+    if preset is not None:
+        section["preset"] = preset
+    raw["configurations"][configuration]["batch_size"] = recipe.batch_size
+    return raw, configuration
