@@ -135,5 +135,45 @@ def train_cmd(
         stdout.print(line, highlight=False, soft_wrap=True)
 
 
+@app.command("import")
+def import_cmd(
+    source: Path = typer.Option(..., "-i", "--input", help="Folder to import (images/ + labels/, MSD task, ...)."),
+    name: str = typer.Option(..., "-n", "--name", help="Dataset name (letters, digits, _ and -)."),
+    dataset_id: int | None = typer.Option(None, "--id", help="Dataset id (default: the next free one)."),
+    labels: str | None = typer.Option(None, "--labels", help="Label names in order, e.g. background,lesion."),
+    label: list[str] | None = typer.Option(None, "--label", help="One label name (repeat; background is added)."),
+    channels: list[str] | None = typer.Option(None, "--channel-names", help="Channel names, e.g. CT (or T1,T2)."),
+    test_fraction: float = typer.Option(0.0, "--test-fraction", help="Hold out this fraction of cases as test."),
+    test_split: str | None = typer.Option(None, "--test-split", help="Test case ids (a,b) or a file of them."),
+    unlabelled_as_test: bool = typer.Option(False, "--unlabelled-as-test", help="Images without mask -> imagesTs."),
+) -> None:
+    """Turn a folder of images and masks into an nnU-Net raw dataset (source files are never changed).
+
+    Example: svseg import -i ~/atlas_raw -n ATLAS --labels background,lesion
+    """
+    from svseg.datasets import import_dataset
+
+    with user_errors_exit_2():
+        result = import_dataset(source, name, dataset_id=dataset_id, label_names=[labels or "", *(label or [])],
+                                channel_names=channels, test_fraction=test_fraction, test_split=test_split,
+                                unlabelled_as_test=unlabelled_as_test)
+    for line in result.summary():
+        stdout.print(line, highlight=False, soft_wrap=True)
+
+
+@app.command("validate")
+def validate_cmd(dataset: str = typer.Option(..., "-d", "--dataset", help="Dataset name, id or folder name.")) -> None:
+    """Check a raw dataset: labels for every image, matching geometry, label values, channels.
+
+    Example: svseg validate -d ATLAS
+    """
+    from svseg.datasets import validate_dataset
+
+    with user_errors_exit_2():
+        report = validate_dataset(dataset)
+    stdout.print(f"{report.folder}: OK, {report.num_training} training and {report.num_test} test cases; labels "
+                 + ", ".join(f"{k}={v}" for k, v in report.labels.items()), highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -21,6 +21,7 @@ from svseg.datasets.dataset_json import (
     channel_names_from_user,
     default_channel_names,
     label_names_from_user,
+    split_names,
 )
 from svseg.datasets.dicom import series_modality
 from svseg.datasets.labels import LabelPlan, plan_labels
@@ -60,6 +61,7 @@ def import_dataset(
     `unlabelled_as_test` sends images without a mask to imagesTs instead of failing.
     """
     check_dataset_name(name)
+    label_names, channel_names = split_names(label_names), split_names(channel_names)
     layout = detect_layout(Path(source).expanduser().resolve())
     if layout.kind is LayoutKind.NNUNET_RAW:
         if label_names or channel_names or test_fraction or test_split or unlabelled_as_test:
@@ -76,6 +78,9 @@ def import_dataset(
     if not problems and sum(not item.case.test for item in scanned) < 2:
         problems.add(layout.images_dir, "needs at least 2 labelled training cases for cross-validation")
     problems.raise_if_any()
+    assert plan is not None  # no problems, so planning succeeded
+    if not plan.is_identity:
+        log.info("mask values mapped to consecutive labels: %s", plan.describe_changes())
     channels = _channel_names(layout, scanned, channel_names or declared_channels)
     return _write_dataset(layout, target, scanned, plan, channels)
 
@@ -120,10 +125,9 @@ def _channel_names(layout: Layout, scanned: list[ScannedCase], given: Sequence[s
                                  modality=modality)
 
 
-def _write_dataset(layout: Layout, target: DatasetRef, scanned: list[ScannedCase], plan: LabelPlan | None,
+def _write_dataset(layout: Layout, target: DatasetRef, scanned: list[ScannedCase], plan: LabelPlan,
                    channels: list[str]) -> ImportResult:
     """Write every case and dataset.json into a temporary folder; validate; move it into place."""
-    assert plan is not None  # problems.raise_if_any() ran, so planning succeeded
     ending = dataset_ending(scanned)
     training = [item for item in scanned if not item.case.test]
     content = build_dataset_json(

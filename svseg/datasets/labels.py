@@ -25,22 +25,36 @@ log = logging.getLogger(__name__)
 MAX_2D_MASK_LEVELS = 32
 """More distinct values than this in one 2D mask means grey levels, not classes (unless declared)."""
 
+MAX_SPREAD_LEVELS = 8
+"""Masks coding classes as spread-out grey levels (0/128/255, 0/85/170/255) use only a few of them."""
+
+SMALL_LABEL_MAX = 63
+"""Masks whose values are all at most this are read as class numbers (0, 1, 2 ...), not grey levels."""
+
 
 def mask_values(array: np.ndarray) -> np.ndarray:
     """The sorted distinct values of a mask (NaN included if present)."""
     return np.unique(array)
 
 
-def value_problems(values: np.ndarray, *, is_volume: bool, declared_count: int | None) -> list[str]:
-    """What makes these mask values unusable as labels, as short phrases (empty when fine)."""
+def value_problems(values: np.ndarray, *, is_volume: bool, declared_count: int | None,
+                   indexed: bool = False) -> list[str]:
+    """What makes these mask values unusable as labels, as short phrases (empty when fine).
+
+    A 2D grey mask is taken for a smoothed or lossy image rather than labels when it holds more
+    than 32 values, or more than 8 values reaching above 63 (class numbers are small, and classes
+    coded as grey levels are few). Palette indices (`indexed`) and declared label counts relax this.
+    """
     if np.issubdtype(values.dtype, np.floating):
         fractional = values[~np.isfinite(values) | (values != np.round(values))]
         if fractional.size:
             return [f"non-integer label values (e.g. {fractional[0]:g}); masks must hold whole numbers"]
     if values.size and values[0] < 0:
         return [f"negative label value {values[0]:g}; labels must be 0 (background) or positive"]
-    limit = max(MAX_2D_MASK_LEVELS, declared_count or 0)
-    if not is_volume and values.size > limit:
+    declared = declared_count or 0
+    too_many = values.size > max(MAX_2D_MASK_LEVELS, declared)
+    spread = not indexed and values.size > max(MAX_SPREAD_LEVELS, declared) and values[-1] > SMALL_LABEL_MAX
+    if not is_volume and (too_many or spread):
         return [
             f"{values.size} distinct grey levels: this looks like a smoothed, resized or JPEG-compressed mask, "
             "not labels; store one value per class (e.g. 0 and 255) in a lossless format"
@@ -65,6 +79,10 @@ class LabelPlan:
     def is_identity(self) -> bool:
         """True when every source value is already its own label."""
         return all(source == label for source, label in self.mapping.items())
+
+    def describe_changes(self) -> str:
+        """``255->1, 128->2``: the values that change (empty for an identity mapping)."""
+        return ", ".join(f"{k}->{v}" for k, v in sorted(self.mapping.items()) if k != v)
 
     def provenance(self) -> dict[str, object]:
         """The mapping (and palette colours, when masks were indexed PNGs) for dataset.json's svseg key."""
@@ -108,9 +126,6 @@ def plan_labels(
     else:
         names = tuple(default_label_names(len(foreground) + 1))
     mapping = {0: 0, **{value: index for index, value in enumerate(foreground, start=1)}}
-    if any(k != v for k, v in mapping.items()):
-        moved = ", ".join(f"{k}->{v}" for k, v in mapping.items() if k != v)
-        log.info("mask values mapped to consecutive labels: %s", moved)
     return LabelPlan(names, mapping, _palette(palettes, union)), []
 
 

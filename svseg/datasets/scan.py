@@ -71,7 +71,8 @@ def scan_case(case: CaseSource, problems: ProblemList, declared_count: int | Non
             problems.add(case.label, f"does not match image {case.images[0].name}: {'; '.join(differences)}")
             return None
         values = mask_values(mask.array)
-        issues = value_problems(values, is_volume=mask.is_volume, declared_count=declared_count)
+        issues = value_problems(values, is_volume=mask.is_volume, declared_count=declared_count,
+                                indexed=mask.palette is not None)
         if issues:
             problems.add(case.label, "; ".join(issues))
             return None
