@@ -38,11 +38,15 @@ class Components:
     boxes: list[tuple[slice, ...]]
 
 
-def label_components(mask: np.ndarray, structure: np.ndarray = IN_PLANE_8) -> Components:
-    """Label `mask` (S, H, W) with `structure` and measure every component."""
+def label_components(mask: np.ndarray, structure: np.ndarray = IN_PLANE_8, with_boxes: bool = True) -> Components:
+    """Label `mask` (S, H, W) with `structure` and measure every component.
+
+    Without `with_boxes` (3D lesions need none), ``boxes`` and ``slice_index`` stay empty,
+    which saves a full pass over the label array.
+    """
     labels, count = ndimage.label(mask, structure=structure)
     area = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(np.int64)
-    boxes = ndimage.find_objects(labels) if count else []
+    boxes = ndimage.find_objects(labels) if count and with_boxes else []
     slice_index = np.array([box[0].start for box in boxes], dtype=np.int64)
     return Components(labels=labels, count=int(count), area=area, slice_index=slice_index, boxes=boxes)
 

@@ -57,7 +57,8 @@ def volume_metrics(ref: np.ndarray, pred: np.ndarray, label: int, ignore_label: 
 def _lesions_3d(ref_c: np.ndarray, pred_c: np.ndarray) -> dict[str, np.ndarray]:
     """3D components matched with both rules; ratios are largest cross-sections over slice pixels."""
     slice_pixels = ref_c.shape[1] * ref_c.shape[2]
-    ref_objects, pred_objects = label_components(ref_c, FULL_26), label_components(pred_c, FULL_26)
+    ref_objects = label_components(ref_c, FULL_26, with_boxes=False)
+    pred_objects = label_components(pred_c, FULL_26, with_boxes=False)
     ref_ratio = largest_cross_section(ref_objects.labels, ref_objects.count) / slice_pixels
     pred_ratio = largest_cross_section(pred_objects.labels, pred_objects.count) / slice_pixels
     matching = match_objects(ref_objects, ref_ratio, pred_objects, pred_ratio)
