@@ -48,11 +48,12 @@ def _header(metrics: dict) -> str:
     settings = metrics["settings"]
     t = settings["thresholds"]
     labels = ", ".join(f"{value} = {name}" for value, name in settings["labels"].items()) or "none found"
+    axis = "none (2D images)" if settings["slice_axis"] is None else settings["slice_axis"]
     return (f"# svseg evaluation ({metrics['protocol']})\n\n"
             f"- cases: {settings['n_cases']}; classes: {labels}; ignore label: {settings['ignore_label']}\n"
             f"- strata (cumulative, strict <): ultra_small < {t['ultra_small']:.0%} of the slice, "
             f"small < {t['small']:.0%}, all\n"
-            f"- objects: 8-connected components per class and slice; slice axis: {settings['slice_axis']}\n"
+            f"- objects: 8-connected components per class and slice; slice axis: {axis}\n"
             "- fractions in [0, 1]; HD95 in mm; – = undefined")
 
 
