@@ -111,6 +111,9 @@ def labels_from_dataset_json(path: Path) -> tuple[dict[str, int], int | None]:
 
 def split_labels(labels: dict[str, int]) -> tuple[dict[str, int], int | None]:
     """Drop background (value 0) and pull out the ``ignore`` entry, nnU-Net style."""
+    regions = [name for name, value in labels.items() if not isinstance(value, int | np.integer)]
+    if regions:
+        raise SvsegError(f"labels {', '.join(regions)}: only integer label values are supported (no regions)")
     ignore = labels.get("ignore")
     foreground = {name: int(value) for name, value in labels.items() if name != "ignore" and int(value) != 0}
     return foreground, ignore

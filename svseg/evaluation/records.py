@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from svseg.evaluation.aggregate import Pooled
-from svseg.evaluation.pixel_metrics import metrics_from_counts
+from svseg.evaluation.pixel_metrics import metrics_from_counts, safe_ratio
 
 SLICE_METRICS = ("dice", "iou", "sensitivity", "precision", "specificity", "f2", "mae")
 OBJECT_FIELDS = ("area_px", "ratio", "zone_px", "tp", "fp", "fn")
@@ -38,7 +38,7 @@ def slice_records(pooled: Pooled) -> list[dict[str, object]]:
     if not columns:
         return []
     values = metrics_from_counts(*np.moveaxis(pooled.counts, 2, 0))
-    mae = (columns["fp_any"] + columns["fn_any"]) / np.maximum(columns["n_valid"], 1)
+    mae = safe_ratio(columns["fp_any"] + columns["fn_any"], columns["n_valid"])
     records = []
     for row in range(len(columns["slice"])):
         per_class = {}

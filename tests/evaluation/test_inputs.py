@@ -76,3 +76,8 @@ def test_labels_from_dataset_json(tmp_path: Path) -> None:
     with pytest.raises(SvsegError, match="not found"):
         labels_from_dataset_json(tmp_path / "missing.json")
     assert split_labels({"background": 0, "a": 1}) == ({"a": 1}, None)
+
+
+def test_region_labels_passed_to_the_api_are_user_errors() -> None:
+    with pytest.raises(SvsegError, match="kidney"):
+        split_labels({"background": 0, "kidney": [1, 2]})  # type: ignore[dict-item]
