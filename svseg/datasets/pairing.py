@@ -21,6 +21,8 @@ from svseg.io.formats import file_ending, stem_of
 log = logging.getLogger(__name__)
 
 LABEL_SUFFIXES = ("_segmentation", "_mask", "_masks", "_seg", "_label", "_labels", "_gt", "-mask", "-seg", "-label")
+DATA_COMPANIONS = (".raw", ".zraw", ".gz")
+"""Pixel-data files that MetaImage (.mhd) and detached NRRD (.nhdr) headers point to."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -55,7 +57,8 @@ def index_items(folder: Path, problems: ProblemList, *, folders: bool) -> tuple[
                 continue
             stem = entry.name
         elif not file_ending(entry):
-            log.warning("%s: not an image file, ignored", entry)
+            if entry.suffix.lower() not in DATA_COMPANIONS:
+                log.warning("%s: not an image file, ignored", entry)
             continue
         else:
             stem = stem_of(entry)

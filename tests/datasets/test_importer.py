@@ -122,7 +122,7 @@ def test_nifti_geometry_is_kept_exactly(tmp_path: Path, ending: str) -> None:
     assert result.labels == {"background": 0, "label_1": 1, "label_2": 2}
 
 
-@pytest.mark.parametrize("ending", [".nrrd", ".mha"])
+@pytest.mark.parametrize("ending", [".nrrd", ".mha", ".mhd"])
 def test_nrrd_and_metaimage_become_nifti_with_their_geometry(tmp_path: Path, ending: str) -> None:
     source = paired_volumes(tmp_path / "src", n=2, ending=ending)
     result = import_dataset(source, "Conv")
@@ -197,3 +197,25 @@ def test_test_split_options(tmp_path: Path) -> None:
     test_cases = read_json(by_name.folder / "dataset.json")["svseg"]["test_cases"]
     assert test_cases == ["case0", "case4", "extra"]
     assert (by_name.folder / "labelsTs" / "case4.png").is_file()
+
+
+def test_dicom_labels_stored_as_series(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    for i in range(2):
+        write_dicom_series(source / "images" / f"p{i}", noise_image((3, 6, 6), seed=i, dtype=np.int16),
+                           modality="MR", uid=f"1.2.4.{i}")
+        write_dicom_series(source / "labels" / f"p{i}", volume_mask((3, 6, 6)).astype(np.int16), uid=f"1.2.5.{i}")
+    result = import_dataset(source, "DicomLabels")
+    assert result.channel_names == {"0": "zscore"} and result.labels == {"background": 0, "foreground": 1}
+    label = read_image(result.folder / "labelsTr" / "p0.nii.gz")
+    assert np.array_equal(label.array, volume_mask((3, 6, 6)))
+
+
+def test_tiff_z_stacks_import_as_volumes(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    for i in range(2):
+        write_tiff(source / "images" / f"s{i}.tif", noise_image((5, 9, 7), seed=i, dtype=np.uint16))
+        write_tiff(source / "labels" / f"s{i}.tif", volume_mask((5, 9, 7)))
+    result = import_dataset(source, "Stacks")
+    assert result.file_ending == ".nii.gz"
+    assert read_image(result.folder / "imagesTr" / "s1_0000.nii.gz").array.shape == (5, 9, 7)
