@@ -8,13 +8,12 @@ is replaced. Spacing, origin and direction therefore stay exactly what the sourc
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from svseg.utils.fs import atomic_copy, atomic_path
+from svseg.utils.fs import atomic_copy, atomic_path, atomic_write_bytes
 
 NIFTI_ENDINGS = (".nii", ".nii.gz")
 
@@ -66,6 +65,4 @@ def _gzip_copy(source: Path, target: Path) -> None:
     """Compress an uncompressed ``.nii`` into ``.nii.gz``; the bytes inside stay identical."""
     import gzip
 
-    with atomic_path(target) as tmp:
-        with open(source, "rb") as reader, gzip.open(tmp, "wb", compresslevel=6) as writer:
-            shutil.copyfileobj(reader, writer)
+    atomic_write_bytes(target, gzip.compress(source.read_bytes(), compresslevel=6))
