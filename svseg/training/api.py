@@ -83,8 +83,12 @@ def run_recipe(base: Recipe, preset: str | None, overrides: dict[str, Any]) -> R
     return recipe.with_overrides(**overrides)
 
 
-def prepare_fold_dir(fold_dir: Path, resume: bool, overwrite: bool) -> Path | None:
-    """Apply the finished-fold rule; returns the checkpoint to resume from (or None)."""
+def fold_checkpoint(fold_dir: Path, resume: bool, overwrite: bool) -> Path | None:
+    """Apply the finished-fold rule; returns the checkpoint to resume from (or None).
+
+    Nothing is deleted here: ``--overwrite`` clears the folder only after every other input
+    check has passed (:func:`clear_fold_dir`).
+    """
     from svseg.training.checkpoints import CHECKPOINT_FINAL, find_resume_checkpoint
 
     if resume:
@@ -92,17 +96,19 @@ def prepare_fold_dir(fold_dir: Path, resume: bool, overwrite: bool) -> Path | No
         if checkpoint is None:
             log.warning("%s: no checkpoint to continue from; starting a new training", fold_dir)
         return checkpoint
-    if overwrite:
-        if fold_dir.exists():
-            log.info("--overwrite: removing %s", fold_dir)
-            shutil.rmtree(fold_dir)
-        return None
-    if (fold_dir / CHECKPOINT_FINAL).is_file():
+    if not overwrite and (fold_dir / CHECKPOINT_FINAL).is_file():
         raise SvsegError(
             f"{fold_dir}: this fold is already trained ({CHECKPOINT_FINAL} exists); "
             "use --continue to re-run its validation or --overwrite to train it again"
         )
     return None
+
+
+def clear_fold_dir(fold_dir: Path) -> None:
+    """``--overwrite``: remove this fold's folder (and nothing else of the model folder)."""
+    if fold_dir.exists():
+        log.info("--overwrite: removing %s", fold_dir)
+        shutil.rmtree(fold_dir)
 
 
 def _recorded_plans(fold_dir: Path, fallback: SvsegPlans) -> tuple[SvsegPlans, dict[str, Any]]:
@@ -145,9 +151,7 @@ def train(
     `pretrained` loads encoder weights (which enables the recipe's encoder freezing).
     `num_workers` sets nnU-Net's augmentation processes (default: sized for this machine).
     """
-    from svseg.paths import export_nnunet_environment, resolve_dataset
-    from svseg.training.device import configure_compile, configure_threads, configure_workers, resolve_device
-    from svseg.training.run_plans import model_folder_name, plans_for_run, training_configuration
+    from svseg.training.device import scoped_settings
 
     fold_value = parse_fold(fold)
     if resume and overwrite:
@@ -156,13 +160,40 @@ def train(
         raise SvsegError("--pretrained only applies to a new training, not to --continue")
     if num_gpus < 1:
         raise SvsegError(f"--num-gpus {num_gpus}: must be at least 1")
+    if pretrained is not None and not Path(pretrained).is_file():
+        raise SvsegError(f"{pretrained}: pretrained weights file not found (svseg never downloads weights)")
     if overwrite and not _is_main_process():
         raise SvsegError("--overwrite under torchrun would race between ranks; delete the fold folder first")
+    overrides = {"epochs": epochs, "iters_per_epoch": iters_per_epoch, "lr": lr, "batch_size": batch_size}
+    with scoped_settings():
+        return _train_fold(dataset, fold_value, arch, preset, overrides, device, num_gpus, resume, overwrite, compile,
+                           pretrained, num_workers)
+
+
+def _train_fold(
+    dataset: str,
+    fold: int | str,
+    arch: str | None,
+    preset: str | None,
+    overrides: dict[str, Any],
+    device: str,
+    num_gpus: int,
+    resume: bool,
+    overwrite: bool,
+    compile_network: bool | None,
+    pretrained: Path | None,
+    num_workers: int | None,
+) -> TrainResult:
+    """The body of :func:`train`, inside the scoped process settings."""
+    from svseg.paths import export_nnunet_environment, resolve_dataset
+    from svseg.training.device import configure_compile, configure_threads, configure_workers, resolve_device
+    from svseg.training.run_plans import model_folder_name, plans_for_run, training_configuration
+
     export_nnunet_environment()
     torch_device = resolve_device(device)
     configure_workers(torch_device, num_gpus, num_workers)
     configure_threads(torch_device)
-    configure_compile(compile)
+    configure_compile(compile_network)
 
     ref = resolve_dataset(dataset)
     plans = load_plans(plans_path(ref.preprocessed_dir))
@@ -170,13 +201,14 @@ def train(
     _check_arch(arch)
     configuration = training_configuration(plans, arch)
     model_dir = ref.results_dir / model_folder_name(configuration, plans.plans_name)
-    fold_dir = model_dir / f"fold_{fold_value}"
-    checkpoint = prepare_fold_dir(fold_dir, resume, overwrite)
+    fold_dir = model_dir / f"fold_{fold}"
+    checkpoint = fold_checkpoint(fold_dir, resume, overwrite)
     base, record = _recorded_plans(fold_dir, plans) if checkpoint is not None else (plans, {})
-    overrides = {"epochs": epochs, "iters_per_epoch": iters_per_epoch, "lr": lr, "batch_size": batch_size}
     recipe = run_recipe(base.recipe, preset, overrides)
     run_plans, configuration = plans_for_run(base, recipe, dataset_json, arch, preset)
-    job = _make_job(run_plans, configuration, fold_value, dataset_json, checkpoint, pretrained, record)
+    job = _make_job(run_plans, configuration, fold, dataset_json, checkpoint, pretrained, record)
+    if overwrite:
+        clear_fold_dir(fold_dir)
     if not job.validate_only:
         _write_record(fold_dir, job)
     _launch(job, torch_device, num_gpus, recipe.batch_size)

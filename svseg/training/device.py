@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -120,3 +122,26 @@ def configure_workers(device: torch.device, num_gpus: int = 1, num_workers: int 
     workers = int(os.environ[_WORKERS_ENV])
     log.debug("augmentation workers: %d, export pool: %s", workers, os.environ[_POOL_ENV])
     return workers
+
+
+@contextmanager
+def scoped_settings() -> Iterator[None]:
+    """Undo this module's process-wide settings (nnU-Net variables, torch threads) on exit.
+
+    Training changes them for its own run only: left behind, ``nnUNet_n_proc_DA=0`` for example
+    would break nnU-Net's planner later in the same process (it calls
+    ``torch.set_num_threads(nnUNet_n_proc_DA)``). DDP workers spawned inside the block inherit
+    the settings.
+    """
+    names = (_WORKERS_ENV, _POOL_ENV, _COMPILE_ENV)
+    saved = {name: os.environ.get(name) for name in names}
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        torch.set_num_threads(threads)

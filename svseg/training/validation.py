@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,16 @@ def evaluate_validation(
     strata: dict[str, float],
     num_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Run svseg's evaluation on the fold's validation masks; returns the headline per stratum."""
+    """Run svseg's evaluation on the fold's validation masks; returns the headline per stratum.
+
+    With no more cases than cores the cases are scored in this process: starting a pool of
+    spawned workers (each importing svseg, torch and SimpleITK) costs more than it saves then.
+    """
     from svseg.evaluation import evaluate_folders
 
+    if num_workers is None:
+        cases = len(list((fold_dir / "validation").glob(f"*{dataset_json.get('file_ending', '')}")))
+        num_workers = 1 if cases <= (os.cpu_count() or 1) else None
     result = evaluate_folders(
         fold_dir / "validation",
         gt_dir,
