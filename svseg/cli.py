@@ -175,5 +175,36 @@ def validate_cmd(dataset: str = typer.Option(..., "-d", "--dataset", help="Datas
                  + ", ".join(f"{k}={v}" for k, v in report.labels.items()), highlight=False, soft_wrap=True)
 
 
+@app.command("predict", context_settings={"allow_extra_args": True})
+def predict_cmd(
+    ctx: typer.Context,
+    inputs: list[Path] = typer.Option(..., "-i", "--input", help="Folder of scans, or files (repeat -i)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the masks (not the input folder)."),
+    dataset: str | None = typer.Option(None, "-d", "--dataset", help="Dataset name, id or folder name."),
+    model: Path | None = typer.Option(None, "-m", "--model", help="Trained model folder (instead of -d)."),
+    folds: list[str] | None = typer.Option(None, "-f", "--folds", help="Folds to ensemble: 0 1 2 | all."),
+    arch: str | None = typer.Option(None, "--arch", help="Network trained with --arch (configuration 2d_ARCH)."),
+    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu | mps."),
+    tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Mirroring TTA (default: on GPU, off on CPU)."),
+    save_probabilities: bool = typer.Option(False, "--save-probabilities", help="Also write NAME.npz."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Predict again where a mask exists."),
+    checkpoint: str = typer.Option("final", "--checkpoint", help="final | best | latest."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Tiles per forward pass (default: auto)."),
+) -> None:
+    """Predict masks with a trained model: any supported format in, same format and geometry out.
+
+    Example: svseg predict -i scans/ -o masks/ -d ATLAS -f 0 1 2 3 4
+    """
+    from svseg.inference.api import predict
+
+    extra_folds = [a for a in ctx.args if a == "all" or a.isdigit()]  # "-f 0 1 2": click keeps only the 0
+    sources = [*inputs, *(Path(a) for a in ctx.args if a not in extra_folds)]
+    with user_errors_exit_2():
+        result = predict(sources[0] if len(sources) == 1 else sources, output, dataset, model,
+                         [*(folds or []), *extra_folds] or None, arch, device, tta, save_probabilities, overwrite,
+                         checkpoint, batch_size)
+    stdout.print(result.summary(), highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

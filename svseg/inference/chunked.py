@@ -47,8 +47,12 @@ def preprocess(predictor, data: np.ndarray, properties: dict) -> tuple[torch.Ten
     return torch.from_numpy(np.ascontiguousarray(result, dtype=np.float32)), properties
 
 
-def auto_chunk_slices(predictor, properties: dict, max_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
-    """How many slices fit in `max_bytes` of per-chunk buffers (at least one)."""
+def auto_chunk_slices(predictor, properties: dict, max_bytes: int | None = None) -> int:
+    """How many slices fit in `max_bytes` (default :data:`DEFAULT_CHUNK_BYTES`) of per-chunk buffers.
+
+    Never less than one slice.
+    """
+    max_bytes = DEFAULT_CHUNK_BYTES if max_bytes is None else max_bytes
     heads = predictor.label_manager.num_segmentation_heads
     pixels_per_slice = math.prod(int(s) for s in properties["shape_before_cropping"][1:])
     return max(1, int(max_bytes // (heads * pixels_per_slice * _BYTES_PER_CLASS_PIXEL)))

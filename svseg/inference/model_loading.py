@@ -151,6 +151,9 @@ def select_model(results_root: Path, dataset_dir: Path | None, model_dir: Path |
 def resolve_folds(model_dir: Path, folds: list[str] | None, checkpoint: str) -> list[str]:
     """The folds to ensemble: the given ones (checked), or every fold with the checkpoint.
 
+    Entries may hold several folds separated by commas or spaces (``"0,1"``), as typed on a
+    command line.
+
     ``all`` is nnU-Net's model trained on all cases; by default it is used only when no
     cross-validation fold exists (as nnU-Net's auto-detection excludes it).
     """
@@ -163,8 +166,7 @@ def resolve_folds(model_dir: Path, folds: list[str] | None, checkpoint: str) -> 
             raise SvsegError(f"{model_dir}: no fold_*/{name} in this model folder")
         return chosen
     chosen = []
-    for fold in folds:
-        fold = str(fold).strip()
+    for fold in [part for value in folds for part in str(value).replace(",", " ").split()]:
         if not (fold == "all" or fold.isdigit()):
             raise SvsegError(f"fold {fold!r} is not a number or 'all'")
         fold = fold if fold == "all" else str(int(fold))
@@ -180,7 +182,8 @@ def load_checkpoint(path: Path, model_dir: Path) -> dict:
     """Load an nnU-Net checkpoint dict, never executing code from a file outside `model_dir`.
 
     nnU-Net checkpoints hold numpy scalars in their training log, which ``weights_only=True``
-    refuses; those two numpy reconstructors are allow-listed (they only rebuild numbers). Any
+    refuses; numpy's scalar and numeric dtype reconstructors are allow-listed (they only rebuild
+    numbers). Any
     other object makes the load fall back to ``weights_only=False``, and only after checking
     that the file really lives inside the chosen model folder (no symlink escaping it), since
     that load can run code stored in the file.
@@ -188,7 +191,9 @@ def load_checkpoint(path: Path, model_dir: Path) -> dict:
     import numpy as np
     import torch
 
-    numpy_globals = [np.dtype, type(np.dtype("float64")), type(np.dtype("float32"))]
+    numeric = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+               "float32", "float64")
+    numpy_globals = [np.dtype, *(type(np.dtype(name)) for name in numeric)]
     scalar = getattr(getattr(np, "_core", np.core).multiarray, "scalar", None)
     if scalar is not None:
         numpy_globals.append(scalar)
@@ -196,16 +201,30 @@ def load_checkpoint(path: Path, model_dir: Path) -> dict:
         with torch.serialization.safe_globals(numpy_globals):
             return _checked_checkpoint(torch.load(path, map_location="cpu", weights_only=True), path)
     except pickle.UnpicklingError as exc:
-        resolved, folder = path.resolve(), model_dir.resolve()
-        if folder not in resolved.parents:
-            raise SvsegError(f"{path}: checkpoint lies outside the model folder {model_dir}; "
-                             "refusing to load it") from None
-        log.warning("%s: needs a full (trusted) unpickle (%s); loading it because it lies in the model folder",
-                    path, str(exc).splitlines()[-1][:120])
-        # Trusted fallback: the file is inside the model folder the user chose (checked above).
-        return _checked_checkpoint(torch.load(path, map_location="cpu", weights_only=False), path)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise SvsegError(f"{path}: checkpoint cannot be read ({str(exc).splitlines()[0][:200]})") from None
+        if "Weights only load failed" not in str(exc):
+            raise SvsegError(f"{path}: checkpoint cannot be read ({_first_line(exc)})") from None
+        reason = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line),
+                      "objects beyond tensors")
+    except SvsegError:
+        raise
+    except Exception as exc:  # a truncated or foreign file fails in many ways; all mean a bad checkpoint
+        raise SvsegError(f"{path}: checkpoint cannot be read ({_first_line(exc)})") from None
+    if model_dir.resolve() not in path.resolve().parents:
+        raise SvsegError(f"{path}: checkpoint lies outside the model folder {model_dir}; refusing to load it")
+    log.warning("%s: needs a full (trusted) unpickle (%s); loading it because it lies in the model folder",
+                path, reason[:160])
+    # Trusted fallback: weights_only=True refused the file, and it lives inside the model folder
+    # the user chose (checked above, symlinks resolved), so it is as trusted as the folder itself.
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise SvsegError(f"{path}: checkpoint cannot be read ({_first_line(exc)})") from None
+    return _checked_checkpoint(loaded, path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
 
 
 def _checked_checkpoint(checkpoint: Any, path: Path) -> dict:

@@ -1,0 +1,155 @@
+"""``svseg predict`` as a Python function: files in, masks in the same format and geometry out.
+
+The order of work is chosen so that bad input fails before anything is written or any
+checkpoint is loaded: pick the model folder, list the inputs and their output names, check
+every input's header and channel count, then load the fold checkpoints and predict case by
+case (read with svseg.io -> nnU-Net preprocessing -> batched, chunked sliding-window prediction
+-> atomic write).
+
+Test-time augmentation (mirroring) is on by default on a GPU and off on the CPU: it multiplies
+the work by four for a 2D model, which is affordable on a GPU but turns minutes into a quarter
+of an hour on a laptop CPU, for a small gain (see docs/prediction.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from svseg.errors import SvsegError
+from svseg.inference.inputs import Case, check_channels, list_cases, probe_channels
+from svseg.inference.model_loading import checkpoint_file_name, model_channel_names, select_model
+from svseg.inference.writing import output_paths, probabilities_path
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictResult:
+    """What a prediction run did: files written and skipped, the model used, and timings."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    model_dir: Path | None = None
+    folds: list[str] = field(default_factory=list)
+    device: str = ""
+    tta: bool = False
+    batch_size: int = 0
+    num_slices: int = 0
+    seconds_total: float = 0.0
+    seconds_predicting: float = 0.0
+
+    def summary(self) -> str:
+        """One or two lines for the terminal: what was written, with which model, how fast."""
+        masks = [p for p in self.written if p.suffix != ".npz"]
+        lines = []
+        if masks:
+            lines.append(f"wrote {len(masks)} mask(s) to {masks[0].parent} with {self.model_dir} "
+                         f"(folds {', '.join(self.folds)}, {self.device}, TTA {'on' if self.tta else 'off'}): "
+                         f"{self.num_slices} slice(s) in {self.seconds_predicting:.1f} s, "
+                         f"{self.slices_per_second:.1f} slices/s")
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} existing mask(s) in {self.skipped[0].parent} "
+                         "(use --overwrite to predict them again)")
+        return "\n".join(lines)
+
+    @property
+    def slices_per_second(self) -> float:
+        """Slices (2D images count as one) predicted per second, excluding model loading."""
+        return self.num_slices / self.seconds_predicting if self.seconds_predicting > 0 else 0.0
+
+
+def predict(
+    inputs: list[Path] | Path,
+    output_dir: Path,
+    dataset: str | None = None,
+    model_dir: Path | None = None,
+    folds: list[str] | None = None,
+    arch: str | None = None,
+    device: str = "auto",
+    tta: bool | None = None,
+    save_probabilities: bool = False,
+    overwrite: bool = False,
+    checkpoint: str = "final",
+    batch_size: int | None = None,
+) -> PredictResult:
+    """Predict a mask for every input with a trained svseg (or nnU-Net) model.
+
+    `inputs` is a folder or a list of files / DICOM series folders with any names. The model is
+    `model_dir`, or the trained model of `dataset` (``--arch`` picks ``2d_<arch>``), or the only
+    trained model under the results root. `folds` (default: every fold with the checkpoint) are
+    ensembled by averaging their logits. `tta` None means on for GPU/MPS, off for CPU.
+    Existing masks are skipped unless `overwrite`. Raises SvsegError for any bad input.
+    """
+    from svseg.paths import resolve_dataset, results_root
+
+    started = time.perf_counter()
+    checkpoint_file_name(checkpoint)
+    if batch_size is not None and batch_size < 1:
+        raise SvsegError(f"--batch-size must be >= 1, got {batch_size}")
+    from svseg.training.device import resolve_device
+
+    torch_device = resolve_device(device)  # an impossible device fails before any work
+    dataset_dir = resolve_dataset(dataset).results_dir if dataset is not None and model_dir is None else None
+    folder = select_model(results_root(), dataset_dir, model_dir, arch, checkpoint)
+    cases = list_cases(inputs, Path(output_dir))
+    if save_probabilities:
+        _check_unique_probabilities(cases)
+    todo = [c for c in cases if overwrite or not all(p.exists() for p in output_paths(c, save_probabilities))]
+    result = PredictResult(skipped=[c.output for c in cases if c not in todo], model_dir=folder)
+    if result.skipped:
+        log.info("skipping %d existing mask(s) in %s (use --overwrite to predict them again)",
+                 len(result.skipped), output_dir)
+    channel_names = model_channel_names(folder)
+    for case in todo:
+        check_channels(case, probe_channels(case), len(channel_names), channel_names)
+    if todo:
+        _run(todo, folder, folds, torch_device, tta, save_probabilities, checkpoint, batch_size, result)
+    result.seconds_total = time.perf_counter() - started
+    log.info("wrote %d mask(s) to %s in %.1f s", len([p for p in result.written if p.suffix != ".npz"]),
+             output_dir, result.seconds_total)
+    return result
+
+
+def _run(todo: list[Case], folder: Path, folds: list[str] | None, torch_device: torch.device, tta: bool | None,
+         save_probabilities: bool, checkpoint: str, batch_size: int | None, result: PredictResult) -> None:
+    """Load the model and predict `todo`, recording files and timings in `result`."""
+    from svseg.inference.chunked import predict_case
+    from svseg.inference.inputs import convention_for_reader, read_case, to_nnunet_array
+    from svseg.inference.model_loading import load_model
+    from svseg.inference.predictor import make_predictor
+    from svseg.inference.writing import write_prediction
+    from svseg.utils.progress import track
+
+    model = load_model(folder, folds, checkpoint)
+    convention = convention_for_reader(model.plans_manager.image_reader_writer_class)
+    use_tta = (torch_device.type != "cpu") if tta is None else bool(tta)
+    predictor = make_predictor(model, torch_device, use_tta, batch_size)
+    result.folds, result.device, result.tta, result.batch_size = model.folds, str(torch_device), use_tta, \
+        predictor.batch_size
+    log.info("predicting %d case(s) on %s, TTA %s, %d tile(s) per forward pass", len(todo), torch_device,
+             "on" if use_tta else "off", predictor.batch_size)
+    predicting_started = time.perf_counter()
+    for case in track(todo, "Predicting"):
+        image = read_case(case)
+        data, properties = to_nnunet_array(image, convention)
+        prediction = predict_case(predictor, data, properties, with_probabilities=save_probabilities)
+        result.written.extend(write_prediction(case, image, prediction))
+        result.num_slices += prediction.num_slices
+    result.seconds_predicting = time.perf_counter() - predicting_started
+
+
+def _check_unique_probabilities(cases: list[Case]) -> None:
+    seen: dict[Path, Path] = {}
+    for case in cases:
+        target = probabilities_path(case)
+        if target in seen:
+            raise SvsegError(f"{case.source}: its probabilities would overwrite those of {seen[target]} "
+                             f"({target.name}); rename one of them")
+        seen[target] = case.source

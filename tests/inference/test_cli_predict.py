@@ -1,0 +1,92 @@
+"""``svseg predict`` on the command line: bad input is exit code 2, one line naming the file, no output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from typer.testing import CliRunner
+
+from svseg.cli import app
+
+from .models import make_model_folder
+
+runner = CliRunner()
+
+
+def _scans(folder: Path, names=("a.png", "b.png")) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in names:
+        PILImage.fromarray((rng.random((40, 30)) * 255).astype(np.uint8)).save(folder / name)
+    return folder
+
+
+def _files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["predict", *args])
+
+
+def test_predict_writes_masks_and_a_summary(planned: dict, tmp_path: Path) -> None:
+    model = make_model_folder(tmp_path / "results", planned["png"], folds=("0", "1", "2"))
+    scans = _scans(tmp_path / "scans")
+    result = _run("-i", str(scans), "-o", str(tmp_path / "masks"), "-m", str(model), "-f", "0", "2", "--no-tta")
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 mask(s)" in result.output and "folds 0, 2" in result.output
+    assert _files_under(tmp_path / "masks") == ["a.png", "b.png"]
+    again = _run("-i", str(scans / "a.png"), str(scans / "b.png"), "-o", str(tmp_path / "masks"), "-m", str(model))
+    assert again.exit_code == 0, again.output
+    assert "skipped 2 existing" in again.output
+
+
+@pytest.mark.parametrize("problem", ["unreadable", "channels", "unknown_model", "empty", "output_is_input",
+                                     "missing_file", "bad_fold"])
+def test_bad_input_exits_2_names_the_file_and_writes_nothing(planned: dict, tmp_path: Path, problem: str) -> None:
+    model = make_model_folder(tmp_path / "results", planned["png"])
+    scans = _scans(tmp_path / "scans")
+    out = tmp_path / "masks"
+    args = ["-i", str(scans), "-o", str(out), "-m", str(model)]
+    if problem == "unreadable":
+        (scans / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+        named = "broken.png"
+    elif problem == "channels":
+        PILImage.fromarray(np.zeros((40, 30, 3), np.uint8)).save(scans / "colour.png")
+        named = "colour.png"
+    elif problem == "unknown_model":
+        args = ["-i", str(scans), "-o", str(out), "-d", "NoSuchDataset"]
+        named = "NoSuchDataset"
+    elif problem == "empty":
+        (tmp_path / "empty").mkdir()
+        args = ["-i", str(tmp_path / "empty"), "-o", str(out), "-m", str(model)]
+        named = "empty"
+    elif problem == "output_is_input":
+        args = ["-i", str(scans), "-o", str(scans), "-m", str(model)]
+        out = scans
+        named = "scans"
+    elif problem == "missing_file":
+        args = ["-i", str(scans / "a.png"), "-i", str(scans / "gone.png"), "-o", str(out), "-m", str(model)]
+        named = "gone.png"
+    else:
+        args = [*args, "-f", "7"]
+        named = "fold_7"
+    before = _files_under(out)
+    scans_before = {p: p.read_bytes() for p in scans.iterdir()}
+    result = _run(*args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("svseg: error:") and named in lines[0], result.output
+    assert _files_under(out) == before
+    assert {p: p.read_bytes() for p in scans.iterdir()} == scans_before
+
+
+def test_unknown_option_values_exit_2(tmp_path: Path) -> None:
+    scans = _scans(tmp_path / "scans")
+    for extra in (["--checkpoint", "middle"], ["--device", "tpu"], ["--batch-size", "0"]):
+        result = _run("-i", str(scans), "-o", str(tmp_path / "m"), *extra)
+        assert result.exit_code == 2, result.output
+    assert not (tmp_path / "m").exists()
