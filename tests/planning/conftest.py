@@ -83,6 +83,33 @@ def png_dataset(isolated_data_root: Path) -> Path:
 
 
 @pytest.fixture
+def png_dataset_with_objects(isolated_data_root: Path) -> Callable[[str, tuple[int, int]], Path]:
+    """Factory: a 4-case PNG dataset named `name` whose first object is a `small` rectangle."""
+
+    def make(name: str, small: tuple[int, int]) -> Path:
+        return write_png_dataset(isolated_data_root, name, label_fn=lambda index: png_label(small))
+
+    return make
+
+
+@pytest.fixture
 def nifti_dataset(isolated_data_root: Path) -> Path:
     """A 3-case NIfTI dataset, Dataset002_Vol."""
     return write_nifti_dataset(isolated_data_root)
+
+
+@pytest.fixture(autouse=True)
+def fewer_intensity_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """nnU-Net samples 1e8 foreground intensities per dataset whatever its size; 1e5 keep tests fast.
+
+    Only the CT-normalisation statistics depend on the count; no test here checks them.
+    """
+    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
+
+    original = DatasetFingerprintExtractor.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.num_foreground_voxels_for_intensitystats = 1e5
+
+    monkeypatch.setattr(DatasetFingerprintExtractor, "__init__", init)
