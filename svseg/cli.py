@@ -206,5 +206,26 @@ def predict_cmd(
     stdout.print(result.summary(), highlight=False, soft_wrap=True)
 
 
+@app.command("plan-and-preprocess")
+def plan_and_preprocess_cmd(
+    dataset: str = typer.Option(..., "-d", "--dataset", help="Dataset name, id or DatasetNNN_NAME folder."),
+    preset: str = typer.Option("svanet_paper", "--preset", help="Preset name (plans/*.json) or a preset file."),
+    num_processes: int | None = typer.Option(None, "-np", min=1, help="Worker processes (default: all cores)."),
+    gpu_memory_gb: float | None = typer.Option(None, "--gpu-memory-gb", help="Training memory target in GB."),
+    no_preprocess: bool = typer.Option(False, "--no-preprocess", help="Fingerprint and plan only."),
+    clean: bool = typer.Option(False, "--clean", help="Recompute fingerprint, plans and data from scratch."),
+) -> None:
+    """Fingerprint object area ratios, plan SvANet's 2d configuration and preprocess with nnU-Net.
+
+    Example: svseg plan-and-preprocess -d ATLAS --preset svanet_paper
+    """
+    from svseg.planning.api import plan_and_preprocess
+
+    with user_errors_exit_2():
+        result = plan_and_preprocess(dataset, preset, num_processes, gpu_memory_gb, not no_preprocess, clean)
+    for line in result.summary_lines():
+        stdout.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,257 @@
+"""``plan_and_preprocess``: fingerprint -> plan -> preprocess for one raw dataset.
+
+The function behind ``svseg plan-and-preprocess``. It is safe to re-run at any point:
+
+- the fingerprint is reused when its svseg section matches the cases and thresholds;
+- planning always runs (it is deterministic and takes seconds), and plans are written atomically;
+- nnU-Net's preprocessing is skipped only when a completion record, written after nnU-Net
+  finished, names the same cases and the same preprocessing settings and every case's files
+  exist; otherwise it is redone from scratch (nnU-Net's preprocessor empties its folder first).
+  An interrupted run therefore needs no manual clean-up.
+
+nnU-Net prints to stdout; that output goes to this module's debug log instead, so the command
+line shows the summary only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from svseg.errors import SvsegError
+from svseg.paths import DatasetRef, export_nnunet_environment, resolve_dataset
+from svseg.planning.plans import CONFIGURATION, PLANS_NAME, SvsegPlans, load_plans, plans_path
+from svseg.planning.presets import DEFAULT_PRESET, load_preset
+from svseg.utils.fs import atomic_write_json
+from svseg.utils.progress import progress_enabled
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_FILE = "dataset_fingerprint.json"
+
+
+@dataclass
+class PlanResult:
+    """What one plan-and-preprocess run produced, with the numbers its summary prints."""
+
+    dataset: str
+    plans: SvsegPlans
+    fingerprint_path: Path
+    preprocessing: str
+    area_stats: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary_lines(self) -> list[str]:
+        """A short human summary: cases, slices, objects per stratum, decisions taken."""
+        summary = self.area_stats["summary"]
+        strata = summary["all_classes"]["strata"]
+        lines = [
+            f"{self.dataset}: {summary['cases']} cases, {summary['slices']} slices "
+            f"({summary['slices_without_foreground']} without foreground), preset {self.plans.preset}",
+            "objects (slices holding one): " + ", ".join(
+                f"{name} {strata[name]['objects']} ({strata[name]['slices']})"
+                for name in ("ultra_small", "small", "all")),
+        ]
+        lines += [f"- {d['what']}: {json.dumps(d['value'])} ({d['reason']})" for d in self.plans.decisions]
+        lines.append(f"plans: {self.plans.path}")
+        lines.append(f"preprocessing: {self.preprocessing}")
+        timing = ", ".join(f"{step} {sec:.1f} s" for step, sec in self.seconds.items())
+        lines.append(f"time: {timing}")
+        return lines
+
+
+def plan_and_preprocess(
+    dataset: str,
+    preset: str = DEFAULT_PRESET,
+    num_processes: int | None = None,
+    gpu_memory_gb: float | None = None,
+    preprocess: bool = True,
+    clean: bool = False,
+) -> PlanResult:
+    """Fingerprint (with object area ratios), plan the 2d configuration, and preprocess it.
+
+    `dataset` is a name, id or ``DatasetNNN_NAME``; `preset` a shipped preset name or a preset
+    JSON path; `num_processes` defaults to every CPU core; `gpu_memory_gb` overrides the
+    preset's memory target; `clean` recomputes everything from the raw data.
+    """
+    export_nnunet_environment()
+    ref = resolve_dataset(dataset)
+    chosen = load_preset(preset)
+    processes = int(num_processes) if num_processes is not None else (os.cpu_count() or 1)
+    if processes < 1:
+        raise SvsegError(f"-np {num_processes}: need at least one process")
+    if gpu_memory_gb is not None and gpu_memory_gb <= 0:
+        raise SvsegError(f"--gpu-memory-gb {gpu_memory_gb}: must be > 0")
+    case_ids = check_raw_dataset(ref)
+    folder = ref.preprocessed_dir
+    if folder.exists() and not folder.is_dir():
+        raise SvsegError(f"{folder}: expected the preprocessed dataset folder, found a file; remove it")
+    plans_file = plans_path(folder)
+    if clean:
+        _remove_outputs(folder)
+    elif plans_file.exists():
+        _read_json(plans_file, "plans file")
+
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset
+
+    from svseg.planning.fingerprint import AreaRatioFingerprintExtractor
+    from svseg.planning.planner import SvsegPlanner
+
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "fingerprint"), _nnunet_stdout_to_log():
+        fingerprint = extract_fingerprint_dataset(
+            ref.dataset_id, AreaRatioFingerprintExtractor.configured(chosen.strata), processes,
+            check_dataset_integrity=False, clean=False, verbose=False, show_progress_bar=progress_enabled())
+    with _timed(seconds, "plan"), _nnunet_stdout_to_log():
+        SvsegPlanner(ref.dataset_id, chosen, gpu_memory_gb).plan_experiment()
+    plans = load_plans(plans_file)
+    if not preprocess:
+        state = "skipped (--no-preprocess)"
+    else:
+        with _timed(seconds, "preprocess"):
+            state = _preprocess(ref, plans, case_ids, processes)
+    return PlanResult(ref.folder_name, plans, folder / FINGERPRINT_FILE, state, fingerprint["svseg"], seconds)
+
+
+def check_raw_dataset(ref: DatasetRef) -> list[str]:
+    """The raw dataset's case ids; a missing or malformed raw dataset is a user error naming the file."""
+    dataset_json = ref.raw_dir / "dataset.json"
+    if not dataset_json.is_file():
+        raise SvsegError(f"{dataset_json}: no raw dataset for {ref.folder_name} (import it first with svseg import)")
+    description = _read_json(dataset_json, "dataset.json")
+    missing = [key for key in ("labels", "file_ending", "numTraining") if key not in description]
+    if "channel_names" not in description and "modality" not in description:
+        missing.append("channel_names")
+    if missing:
+        raise SvsegError(f"{dataset_json}: missing key(s) {', '.join(missing)}")
+    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
+
+    try:
+        cases = get_filenames_of_train_images_and_targets(str(ref.raw_dir), description)
+    except FileNotFoundError as exc:
+        raise SvsegError(f"{ref.raw_dir}: incomplete raw dataset ({exc})") from None
+    if not cases:
+        raise SvsegError(f"{ref.raw_dir / 'imagesTr'}: no training images ending in {description['file_ending']}")
+    for case_id, files in cases.items():
+        for path in [*files["images"], files["label"]]:
+            if not Path(path).is_file():
+                raise SvsegError(f"{path}: file of case {case_id} is missing")
+    if int(description["numTraining"]) != len(cases):
+        log.warning("%s: numTraining is %s but %d cases were found", dataset_json, description["numTraining"],
+                    len(cases))
+    return sorted(cases)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SvsegError(f"{path}: {what} is not valid JSON ({exc}); fix or delete it, or re-run with --clean"
+                         ) from None
+
+
+def _remove_outputs(folder: Path) -> None:
+    """--clean: forget the fingerprint, svseg's plans and their preprocessed data (nothing else)."""
+    data = folder / f"{PLANS_NAME}_{CONFIGURATION}"
+    for path in (folder / FINGERPRINT_FILE, plans_path(folder), _marker_path(data)):
+        path.unlink(missing_ok=True)
+    if data.is_dir():
+        shutil.rmtree(data)
+
+
+def _marker_path(data_dir: Path) -> Path:
+    # Beside the data folder, not in it: nnU-Net infers its dataset class from the file endings
+    # inside and refuses a folder with a stray .json.
+    return data_dir.with_name(f"{data_dir.name}.complete.json")
+
+
+def _preprocessing_key(plans: SvsegPlans, case_ids: list[str]) -> dict[str, Any]:
+    """Everything nnU-Net's preprocessed arrays depend on (not batch size or network)."""
+    configuration = plans.nnunet_configuration()
+    relevant = {key: value for key, value in configuration.items() if key not in ("batch_size", "architecture")}
+    relevant["transpose_forward"] = plans.raw.get("transpose_forward")
+    relevant["intensity"] = plans.raw.get("foreground_intensity_properties_per_channel")
+    digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+    return {"plans_name": plans.plans_name, "configuration": plans.configuration, "settings_sha256": digest,
+            "cases": case_ids}
+
+
+def _preprocess(ref: DatasetRef, plans: SvsegPlans, case_ids: list[str], processes: int) -> str:
+    """Run nnU-Net's DefaultPreprocessor unless a matching completion record says it is done."""
+    data_dir = ref.preprocessed_dir / str(plans.nnunet_configuration()["data_identifier"])
+    marker = _marker_path(data_dir)
+    key = _preprocessing_key(plans, case_ids)
+    if marker.is_file() and _complete(marker, key, data_dir):
+        return f"up to date ({data_dir})"
+    marker.unlink(missing_ok=True)
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import preprocess_dataset
+
+    with _nnunet_stdout_to_log():
+        preprocess_dataset(ref.dataset_id, plans.plans_name, (plans.configuration,), [processes],
+                           verbose=False, show_progress_bar=progress_enabled())
+    atomic_write_json(marker, key)
+    return f"done ({len(case_ids)} cases in {data_dir})"
+
+
+def _complete(marker: Path, key: dict[str, Any], data_dir: Path) -> bool:
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    if recorded != key:
+        log.info("preprocessed data of %s is stale; redoing it", data_dir)
+        return False
+    endings = (".b2nd", "_seg.b2nd", ".pkl")
+    return all((data_dir / f"{case}{ending}").is_file() for case in key["cases"] for ending in endings)
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[step] = time.perf_counter() - start
+
+
+class _LogWriter(io.TextIOBase):
+    """A text stream that turns each printed line into a debug log record."""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                log.debug("nnU-Net: %s", line)
+        return len(text)
+
+
+class _DropRootRecords(logging.Filter):
+    """Drops records logged on the root logger itself: distutils' per-file "copying ..." lines.
+
+    A filter on a logger sees only records logged there, not those propagated from svseg's
+    named loggers, so nothing of svseg's is lost.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def _nnunet_stdout_to_log() -> Iterator[None]:
+    """nnU-Net's prints become debug records; its distutils file-copy chatter is dropped."""
+    root, drop = logging.getLogger(), _DropRootRecords()
+    root.addFilter(drop)
+    try:
+        with contextlib.redirect_stdout(_LogWriter()):
+            yield
+    finally:
+        root.removeFilter(drop)
