@@ -227,5 +227,47 @@ def plan_and_preprocess_cmd(
         stdout.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("svseg_demo"), "--out", "-o", help="Folder for the demo's data, model and results."),
+    minutes: float = typer.Option(5.0, "--minutes", help="Time budget for the whole run (training gets the rest)."),
+    data: str = typer.Option("2d", "--data", help="2d: embedded nuclei images | 3d: synthetic CT volumes."),
+    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu | mps."),
+) -> None:
+    """Run the whole job (import, plan, train, predict, evaluate) on embedded data; reruns start clean.
+
+    Example: svseg demo --out svseg_demo --minutes 5
+    """
+    from svseg.demo.api import run_demo
+
+    with user_errors_exit_2():
+        result = run_demo(out, minutes, data, device)
+    for line in result.summary_lines():
+        stdout.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("compare")
+def compare_cmd(
+    dataset: str = typer.Option(..., "-d", "--dataset", help="Dataset name, id or folder name (planned)."),
+    fold: str = typer.Option("0", "-f", "--fold", help="Fold to train and compare on."),
+    archs: str = typer.Option("svanet_tiny,unet", "--archs", help="Registered networks, comma-separated."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Override the recipe's epochs (all archs)."),
+    iters_per_epoch: int | None = typer.Option(None, "--iters-per-epoch", help="Override iterations per epoch."),
+    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu | mps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Retrain archs whose fold is already trained."),
+) -> None:
+    """Train several networks on one plan and fold; tabulate stratified metrics and cost side by side.
+
+    Example: svseg compare -d DemoNuclei -f 0 --archs svanet_tiny,unet --epochs 4 --iters-per-epoch 25
+    """
+    from svseg.comparison.api import compare_architectures
+
+    with user_errors_exit_2():
+        result = compare_architectures(dataset, fold, archs, epochs=epochs, iters_per_epoch=iters_per_epoch,
+                                       device=device, overwrite=overwrite)
+    stdout.print(result.markdown, highlight=False, markup=False, soft_wrap=True)
+    stdout.print(f"table: {result.markdown_path} (and {result.json_path.name})", highlight=False, markup=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

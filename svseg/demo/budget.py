@@ -12,7 +12,6 @@ were measured on a 2-core CPU (see docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ class TrainingBudget:
     epochs: int
     iters_per_epoch: int
     val_iters_per_epoch: int
+    epoch_overhead_seconds: float
 
     @property
     def iterations(self) -> int:
@@ -37,9 +37,9 @@ class TrainingBudget:
 
     @property
     def expected_seconds(self) -> float:
-        """Predicted training time, validation iterations included (about a third of a step each)."""
-        per_epoch = self.iters_per_epoch + self.val_iters_per_epoch / 3.0
-        return self.epochs * per_epoch * self.seconds_per_iteration
+        """Predicted training time: steps, validation steps (a third of a step each), epoch ends."""
+        per_epoch = (self.iters_per_epoch + self.val_iters_per_epoch / 3.0) * self.seconds_per_iteration
+        return self.epochs * (per_epoch + self.epoch_overhead_seconds)
 
 
 def plan_training(
@@ -48,32 +48,38 @@ def plan_training(
     *,
     reserve_seconds: float,
     fixed_training_seconds: float = 20.0,
+    val_iters_per_epoch: int = 5,
     overhead_factor: float = 1.4,
-    min_iterations: int = 20,
-    target_iters_per_epoch: int = 25,
-    max_epochs: int = 200,
+    epoch_overhead_seconds: float = 2.0,
+    target_epoch_seconds: float = 20.0,
+    min_epochs: int = 2,
+    min_iters_per_epoch: int = 5,
+    max_epochs: int = 1000,
 ) -> TrainingBudget:
     """Epochs and iterations that fit in ``seconds_left`` minus what must stay free.
 
     ``reserve_seconds`` is kept for prediction and evaluation after training;
     ``fixed_training_seconds`` covers the trainer's start-up and final validation. Each step is
-    charged ``seconds_per_iteration * overhead_factor`` (augmentation runs on the same cores).
-    Epochs are short (about ``target_iters_per_epoch`` steps) so the learning-rate schedule
-    has several epochs to act on and the log shows progress. At least ``min_iterations`` are
-    always run: a demo that trains nothing shows nothing, even when the budget is too small.
+    charged ``seconds_per_iteration * overhead_factor`` (augmentation shares the cores) and
+    each epoch ``epoch_overhead_seconds`` (checkpoint, progress plot, log line). Epochs last
+    about ``target_epoch_seconds`` so the learning-rate schedule has several epochs to act on
+    and the log shows progress. At least ``min_epochs`` x ``min_iters_per_epoch`` steps always
+    run: a demo that trains nothing shows nothing, even when the budget is too small.
     """
     if seconds_per_iteration <= 0:
         raise ValueError("seconds_per_iteration must be > 0")
     usable = max(0.0, seconds_left - reserve_seconds - fixed_training_seconds)
     step = seconds_per_iteration * overhead_factor
-    val_share = 0.2 / 3.0  # val_iters_per_epoch is a fifth of the training steps, each ~1/3 of a step
-    iterations = max(min_iterations, int(usable / (step * (1.0 + val_share))))
-    epochs = max(1, min(max_epochs, round(iterations / target_iters_per_epoch)))
-    iters_per_epoch = max(1, iterations // epochs)
-    val_iters = max(1, round(iters_per_epoch / 5))
-    budget = TrainingBudget(usable, step, epochs, iters_per_epoch, val_iters)
-    log.info("training budget: %.0f s at %.2f s/iteration -> %d epochs x %d iterations (%d validation)",
-             usable, step, epochs, iters_per_epoch, val_iters)
+    iters_per_epoch = max(min_iters_per_epoch, round(target_epoch_seconds / step))
+    epoch_seconds = (iters_per_epoch + val_iters_per_epoch / 3.0) * step + epoch_overhead_seconds
+    epochs = min(max_epochs, int(usable // epoch_seconds))
+    if epochs < min_epochs:
+        epochs = min_epochs
+        per_epoch = usable / min_epochs - epoch_overhead_seconds - val_iters_per_epoch * step / 3.0
+        iters_per_epoch = max(min_iters_per_epoch, int(per_epoch // step))
+    budget = TrainingBudget(usable, step, epochs, iters_per_epoch, val_iters_per_epoch, epoch_overhead_seconds)
+    log.info("training budget: %.0f s at %.2f s/iteration -> %d epochs x %d iterations (about %.0f s)",
+             usable, step, epochs, iters_per_epoch, budget.expected_seconds)
     return budget
 
 
@@ -118,8 +124,3 @@ def _cross_entropy_at_scale(output: Any, target: Any) -> Any:
     if output.shape[2:] != target.shape[1:]:
         target = functional.interpolate(target[:, None].float(), size=output.shape[2:], mode="nearest")[:, 0].long()
     return functional.cross_entropy(output, target)
-
-
-def seconds_for_slices(num_slices: int, seconds_per_slice: float, fixed_seconds: float = 15.0) -> float:
-    """A generous estimate of prediction + evaluation time for ``num_slices`` 2D slices."""
-    return fixed_seconds + math.ceil(num_slices) * seconds_per_slice

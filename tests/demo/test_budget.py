@@ -10,19 +10,26 @@ from svseg.demo.budget import plan_training, time_training_step
 
 
 def test_budget_fills_the_time_left_and_no_more() -> None:
-    budget = plan_training(300.0, 0.5, reserve_seconds=60.0, fixed_training_seconds=20.0, overhead_factor=1.0)
-    # 220 s usable at 0.5 s/step plus a 1/15 share for validation -> 412 steps
+    budget = plan_training(300.0, 0.5, reserve_seconds=60.0, fixed_training_seconds=20.0, overhead_factor=1.0,
+                           val_iters_per_epoch=5, epoch_overhead_seconds=2.0, target_epoch_seconds=20.0)
+    # 220 s usable; epochs of 40 steps: (40 + 5/3) x 0.5 s + 2 s = 22.83 s, so 9 of them fit
     assert budget.seconds_for_training == pytest.approx(220.0)
-    assert 400 <= budget.iterations <= 412
-    assert budget.expected_seconds <= 220.0 + 1e-6
-    assert budget.iters_per_epoch >= 10 and budget.epochs >= 10
+    assert (budget.epochs, budget.iters_per_epoch) == (9, 40)
+    assert budget.expected_seconds == pytest.approx(9 * (41.666666 * 0.5 + 2.0))
+    assert budget.expected_seconds <= 220.0
 
 
 def test_a_budget_too_small_still_trains_a_little() -> None:
-    budget = plan_training(10.0, 2.0, reserve_seconds=60.0, min_iterations=20)
+    budget = plan_training(10.0, 2.0, reserve_seconds=60.0, min_epochs=2, min_iters_per_epoch=5)
     assert budget.seconds_for_training == 0.0
-    assert budget.iterations >= 20 - budget.epochs  # integer division may drop a remainder
-    assert budget.epochs >= 1 and budget.val_iters_per_epoch >= 1
+    assert (budget.epochs, budget.iters_per_epoch) == (2, 5)
+
+
+def test_a_short_budget_shortens_epochs_before_dropping_below_two() -> None:
+    budget = plan_training(100.0, 1.0, reserve_seconds=0.0, fixed_training_seconds=0.0, overhead_factor=1.0,
+                           val_iters_per_epoch=3, epoch_overhead_seconds=0.0, target_epoch_seconds=80.0)
+    # one 80-step epoch would not leave room for a second: two epochs of (100/2 - 1) steps instead
+    assert (budget.epochs, budget.iters_per_epoch) == (2, 49)
 
 
 def test_faster_steps_give_more_iterations() -> None:
