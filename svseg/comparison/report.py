@@ -3,7 +3,8 @@
 One column per architecture, one row per quantity: the stratified headline metrics (see
 :mod:`svseg.comparison.table`), then cost: parameters, multiply-accumulates for one patch at
 the plan's patch size, training time and inference speed in 2D slices per second. Speed is
-measured end to end (model loading included), on the machine named in the JSON, so it compares
+the wall time of the whole ``train`` call (start-up and the fold's final validation included) and
+of the prediction loop (model loading excluded), on the machine named in the JSON, so it compares
 architectures run together and is not a benchmark of either on its own.
 """
 
@@ -75,7 +76,7 @@ def comparison_markdown(rows: list[ArchitectureRow], context: dict[str, Any]) ->
     lines.append(_line("parameters", [f"{row.parameters:,}" for row in rows]))
     lines.append(_line("MACs per patch", [f"{_giga(row.macs)} @ {'x'.join(map(str, row.patch_size))}"
                                           for row in rows]))
-    lines.append(_line("training", [f"{row.train_seconds:.0f} s ({row.epochs} x {row.iters_per_epoch} it)"
+    lines.append(_line("training wall time", [f"{row.train_seconds:.0f} s ({row.epochs} x {row.iters_per_epoch} it)"
                                     for row in rows]))
     lines.append(_line("inference, slices/s", [format_value(row.slices_per_second, 2) for row in rows]))
     return "\n".join(lines) + "\n"

@@ -25,7 +25,7 @@ def test_markdown_has_one_column_per_architecture_and_cost_rows() -> None:
     assert "| parameters | 1,234,567 | 1,234,567 |" in table
     assert "| MACs per patch | 2.50 G @ 128x128 | 2.50 G @ 128x128 |" in table
     assert "| inference, slices/s | 4.00 | 2.00 |" in table  # 8 slices in 2 s and in 4 s
-    assert "| training | 61 s (3 x 20 it) |" in table
+    assert "| training wall time | 61 s (3 x 20 it) |" in table
 
 
 def test_json_holds_the_same_numbers(tmp_path) -> None:
