@@ -74,7 +74,7 @@ def calibrate_budget(plan_result: Any, device: str, seconds_left: float, num_tes
     torch_device = resolve_device(device)
     network = build_network_from_plans(plans.raw, plans.configuration, channels, classes,
                                        network_supports_deep_supervision(plans.network.name))
-    step = time_training_step(network, (batch, channels, *patch), classes, torch_device)
+    step = time_training_step(network, (batch, channels, *patch), classes, torch_device, repeats=1)
     del network
 
     summary = plan_result.area_stats["summary"]

@@ -36,7 +36,8 @@ def _chance_dice(labels_dir: Path) -> float:
     return max(float(np.mean(constant)), float(np.mean(random)))
 
 
-def test_demo_runs_end_to_end_and_beats_chance(tmp_path: Path) -> None:
+def test_demo_runs_end_to_end_and_beats_chance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(HOME_ENV)  # the demo's own default: a data root inside its output folder
     result = run_demo(tmp_path / "demo", minutes=1.0, data="2d", device="cpu", max_cases=8)
 
     metrics = json.loads(result.metrics_path.read_text())
