@@ -1,0 +1,181 @@
+"""Tests for svseg/networks/registry.py: lookup, building, plans blocks, the safety gate."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+from torch.nn import functional as F
+
+from svseg.errors import SvsegError
+from svseg.networks import (
+    architecture_block,
+    check_architecture_block,
+    count_parameters,
+    create_network,
+    is_network,
+    list_networks,
+    network_supports_deep_supervision,
+    registered_class_paths,
+)
+from svseg.networks import registry as registry_module
+from svseg.networks.registry import register_network, to_plain_json
+
+SVANET_PATH = "svseg.networks.svanet.SvANet"
+UNET_PATH = "dynamic_network_architectures.architectures.unet.PlainConvUNet"
+FULL_SIZE = {"svanet", "sosegformer_like"}
+
+
+def test_required_networks_are_registered() -> None:
+    assert {"svanet", "svanet_tiny", "sosegformer_like", "unet"} <= set(list_networks())
+    assert list_networks() == sorted(list_networks())
+    assert list_networks("svanet*") == ["svanet", "svanet_tiny"]
+    assert is_network("svanet") and not is_network("svanet_huge")
+
+
+def test_registering_a_name_twice_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_module, "_REGISTRY", dict(registry_module._REGISTRY))
+    with pytest.raises(ValueError, match="registered twice"):
+        register_network("svanet", torch.nn.Identity)(lambda **kw: {})
+    register_network("probe_net", torch.nn.Identity)(lambda **kw: {})
+    with pytest.raises(ValueError, match="registered twice"):
+        register_network("probe_net", torch.nn.Identity)(lambda **kw: {})
+
+
+def test_unknown_network_is_a_user_error() -> None:
+    with pytest.raises(SvsegError, match=r"unknown network 'nope'.*svanet"):
+        create_network("nope", 1, 2)
+    with pytest.raises(SvsegError):
+        architecture_block("nope", (64, 64), (1.0, 1.0), 1, 2)
+
+
+def test_none_kwargs_are_dropped_so_defaults_apply() -> None:
+    default = create_network("svanet_tiny", 1, 2)
+    with_none = create_network("svanet_tiny", 1, 2, width=None, assemformer=None)
+    assert count_parameters(default) == count_parameters(with_none)
+
+
+def test_unknown_option_is_a_user_error() -> None:
+    with pytest.raises(SvsegError, match="no option widht"):
+        create_network("svanet_tiny", 1, 2, widht=0.5)
+
+
+@pytest.mark.parametrize("name", list_networks())
+def test_every_network_runs_forward_and_backward(name: str) -> None:
+    """Registry-driven: a newly registered network is tested without writing a new test.
+
+    Deep supervision is switched on where supported, because nnU-Net's U-Net only uses its
+    low-resolution heads then; every parameter must receive a gradient.
+    """
+    deep_supervision = network_supports_deep_supervision(name)
+    network = create_network(name, 2, 3, deep_supervision, patch_size=(64, 64))  # unet: topology for 64 x 64
+    network.train()
+    x = torch.randn(2, 2, 64, 64)
+    target = torch.randint(0, 3, (2, 64, 64))
+    outputs = network(x)
+    logits = outputs[0] if deep_supervision else outputs
+    assert logits.shape == (2, 3, 64, 64)
+    loss = F.cross_entropy(logits, target)
+    if deep_supervision:
+        loss = loss + sum(out.mean() for out in outputs[1:])
+    loss.backward()
+    assert all(p.grad is not None for p in network.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", list_networks())
+def test_architecture_block_is_plain_json_and_builds_the_same_network(name: str) -> None:
+    block = architecture_block(name, (256, 256), (0.8, 0.8), 3, 2)
+    assert json.loads(json.dumps(block)) == block
+    assert set(block) == {"network_class_name", "arch_kwargs", "_kw_requires_import"}
+    check_architecture_block(block)
+    with torch.device("meta"):  # structure only: fast even for the 200 M-parameter models
+        direct = create_network(name, 3, 2)
+        planned = get_network_from_plans(
+            block["network_class_name"],
+            block["arch_kwargs"],
+            block["_kw_requires_import"],
+            3,
+            2,
+            deep_supervision=False,
+        )
+    assert type(planned) is type(direct)
+    direct_shapes = {k: v.shape for k, v in direct.state_dict().items()}
+    assert direct_shapes == {k: v.shape for k, v in planned.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", ["svanet_tiny", "unet"])
+def test_plans_network_computes_the_same_function(name: str) -> None:
+    block = architecture_block(name, (64, 64), (1.0, 1.0), 1, 2)
+    direct = create_network(name, 1, 2, patch_size=(64, 64)).eval()
+    planned = get_network_from_plans(
+        block["network_class_name"], block["arch_kwargs"], block["_kw_requires_import"], 1, 2, deep_supervision=False
+    ).eval()
+    planned.load_state_dict(direct.state_dict())
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(planned(x), direct(x))
+
+
+def test_svanet_block_carries_the_variant_switches() -> None:
+    block = architecture_block("sosegformer_like", (512, 512), (1.0, 1.0), 3, 8, width=0.5)
+    kwargs = block["arch_kwargs"]
+    assert block["network_class_name"] == SVANET_PATH
+    assert block["_kw_requires_import"] == []
+    assert kwargs["mcattn"] is False and kwargs["svattn"] is False and kwargs["width"] == 0.5
+    assert kwargs["mcattn_pool_sizes"] == [1, 2, 3]
+    assert "pretrained" not in kwargs
+
+
+@pytest.mark.parametrize("patch", [(250, 256), (64, 64, 64), (16, 32)])
+def test_svanet_block_rejects_patches_it_cannot_run(patch: tuple[int, ...]) -> None:
+    with pytest.raises(SvsegError, match="multiples of 32"):
+        architecture_block("svanet", patch, (1.0,) * len(patch), 1, 2)
+
+
+def test_registered_class_paths() -> None:
+    assert registered_class_paths() == {SVANET_PATH, UNET_PATH}
+
+
+def test_check_architecture_block_refuses_unregistered_classes() -> None:
+    block = architecture_block("unet", (256, 256), (1.0, 1.0), 1, 2)
+    for bad in ("os.system", "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet", None):
+        with pytest.raises(
+            SvsegError, match=re.escape(f"plans name network class {bad} which is not a registered svseg")
+        ):
+            check_architecture_block({**block, "network_class_name": bad})
+    with pytest.raises(SvsegError, match=r"registered: .*SvANet"):
+        check_architecture_block({**block, "network_class_name": "x.Y"})
+
+
+def test_check_architecture_block_refuses_imports_outside_torch_nn() -> None:
+    block = architecture_block("unet", (256, 256), (1.0, 1.0), 1, 2)
+    block["arch_kwargs"]["nonlin"] = "subprocess.Popen"
+    with pytest.raises(SvsegError, match=r"not a torch\.nn class path"):
+        check_architecture_block(block)
+    with pytest.raises(SvsegError, match="must be a mapping"):
+        check_architecture_block(["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+def test_deep_supervision_support() -> None:
+    assert network_supports_deep_supervision("svanet") is False
+    assert network_supports_deep_supervision("svanet_tiny") is False
+    assert network_supports_deep_supervision(SVANET_PATH) is False
+    assert network_supports_deep_supervision("unet") is True
+    assert network_supports_deep_supervision(UNET_PATH) is True
+    with pytest.raises(SvsegError):
+        network_supports_deep_supervision("some.Other")
+
+
+def test_to_plain_json() -> None:
+    import numpy as np
+
+    assert to_plain_json({"a": (1, np.int64(2)), "b": np.array([3, 4]), "c": None}) == {
+        "a": [1, 2],
+        "b": [3, 4],
+        "c": None,
+    }
+    with pytest.raises(TypeError):
+        to_plain_json({"a": object()})
