@@ -47,6 +47,8 @@ from svseg.paths import HOME_ENV, NNUNET_ENV, known_datasets
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("svseg_demo")
+MIN_CASES = 7
+"""nnU-Net's 5-fold split needs 5 training cases; 20 % of 7 cases (rounded) is the one test case."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,9 @@ def run_demo(out_dir: Path | str = DEFAULT_OUT, minutes: float = 5.0, data: str 
         raise SvsegError(f"--minutes {minutes}: must be positive")
     if data not in DATA_KINDS:
         raise SvsegError(f"--data {data!r}: choose one of {', '.join(DATA_KINDS)}")
+    if max_cases is not None and max_cases < MIN_CASES:
+        raise SvsegError(f"the demo needs at least {MIN_CASES} cases (5 to cross-validate, 1 or more to test), "
+                         f"got {max_cases}")
     started = time.perf_counter()
     out_dir = Path(out_dir).expanduser().resolve()
     timer = _StageTimer()

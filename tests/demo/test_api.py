@@ -88,6 +88,9 @@ def test_environment_defaults_to_the_demo_folder_and_is_restored(tmp_path: Path,
         assert root == (tmp_path / "mine").resolve()
 
 
-def test_bad_budget_is_a_user_error(tmp_path: Path) -> None:
+def test_bad_requests_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(SvsegError, match="minutes"):
         run_demo(tmp_path, minutes=0)
+    with pytest.raises(SvsegError, match="at least 7 cases"):
+        run_demo(tmp_path, max_cases=6)
+    assert not any(tmp_path.iterdir())
