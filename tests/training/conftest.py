@@ -1,11 +1,11 @@
-"""Tiny planned datasets for training tests, built once per session with nnU-Net's own planner.
+"""Tiny planned datasets for training tests, built once per session with svseg's planner.
 
 Two raw datasets are written in nnU-Net's layout: 8 grey 64 x 64 PNGs with bright disks, and 4
 NIfTI volumes of 6 x 64 x 64 voxels with anisotropic spacing (3 mm between slices, 0.8 mm in
-plane) with bright disks in every slice. nnU-Net's API fingerprints, plans (plans name
-``svsegPlans``) and preprocesses the ``2d`` configuration; the fixture then adds the svseg
-section a planner writes (network, a short recipe, strata). Each test gets a copy of the
-raw and preprocessed folders in its own data root, so results never leak between tests.
+plane) with bright disks in every slice. ``svseg plan-and-preprocess`` (preset ``cpu_quick``)
+fingerprints, plans and preprocesses them; the fixture then swaps the planned network for a
+shrunk nnU-Net U-Net and a short recipe, so CPU training takes seconds. Each test gets a copy
+of the raw and preprocessed folders in its own data root, so results never leak between tests.
 """
 
 from __future__ import annotations
@@ -98,53 +98,30 @@ def write_nifti_dataset(raw: Path, cases: int = 4, slices: int = 6) -> None:
     (folder / "dataset.json").write_text(json.dumps(dataset))
 
 
-def svseg_section(network: str = "unet") -> dict:
-    """The svseg section a planner writes, with the short test recipe."""
-    return {
-        "format_version": 1,
-        "preset": "test",
-        "configuration": "2d",
-        "network": {"name": network, "kwargs": {}},
-        "recipe": dict(TEST_RECIPE),
-        "strata": {"ultra_small": 0.01, "small": 0.1},
-        "decisions": [{"what": "network", "value": network, "reason": "test fixture"}],
-    }
+def plan_with_svseg(dataset: str) -> None:
+    """svseg's own plan-and-preprocess with the small ``cpu_quick`` preset (svanet_tiny)."""
+    from svseg.planning.api import plan_and_preprocess
+
+    plan_and_preprocess(dataset, preset="cpu_quick", num_processes=1)
 
 
-def plan_with_nnunet(dataset_id: int) -> None:
-    """Fingerprint, plan (plans name svsegPlans) and preprocess the 2d configuration with nnU-Net's API.
+def use_small_unet(plans_file: Path) -> None:
+    """Swap the planned network for nnU-Net's 2D U-Net cut to 8..32 channels, with the test recipe.
 
-    nnU-Net samples 1e8 foreground intensities for its statistics, which takes ~15 s even for
-    8 tiny images; 1e5 samples give the same normalisation here and keep the fixture quick.
+    SvANet-tiny takes seconds per step on a busy 2-core machine; this U-Net (nnU-Net's topology
+    for the planned patch, fewer channels) learns the disks in a few dozen steps. SvANet itself
+    is trained by the ``--arch svanet_tiny`` tests.
     """
-    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
-        extract_fingerprint_dataset,
-        plan_experiment_dataset,
-        preprocess_dataset,
-    )
+    from svseg.networks import architecture_block
 
-    class QuickFingerprint(DatasetFingerprintExtractor):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)
-            self.num_foreground_voxels_for_intensitystats = 1e5
-
-    extract_fingerprint_dataset(dataset_id, QuickFingerprint, num_processes=1, clean=True, verbose=False,
-                                show_progress_bar=False)
-    plan_experiment_dataset(dataset_id, overwrite_plans_name="svsegPlans")
-    preprocess_dataset(dataset_id, "svsegPlans", ("2d",), (1,), show_progress_bar=False)
-
-
-def add_svseg_section(plans_file: Path, network: str = "unet") -> None:
-    """Give nnU-Net's plans the svseg section, and shrink the 2d U-Net to a few channels.
-
-    The 2d architecture stays nnU-Net's PlainConvUNet with nnU-Net's topology; only its widths
-    are cut (8..32 features instead of 32..512) so CPU training takes seconds.
-    """
     plans = json.loads(plans_file.read_text())
-    arch_kwargs = plans["configurations"]["2d"]["architecture"]["arch_kwargs"]
-    arch_kwargs["features_per_stage"] = [min(8 * 2**i, 32) for i in range(arch_kwargs["n_stages"])]
-    plans["svseg"] = svseg_section(network)
+    configuration = plans["configurations"]["2d"]
+    block = architecture_block("unet", configuration["patch_size"], configuration["spacing"], 1, 2)
+    stages = block["arch_kwargs"]["n_stages"]
+    block["arch_kwargs"]["features_per_stage"] = [min(8 * 2**i, 32) for i in range(stages)]
+    configuration["architecture"] = block
+    plans["svseg"]["network"] = {"name": "unet", "kwargs": {}}
+    plans["svseg"]["recipe"].update(TEST_RECIPE)
     plans_file.write_text(json.dumps(plans, indent=2))
 
 
@@ -157,18 +134,17 @@ class PlannedRoot:
 
 @pytest.fixture(scope="session")
 def planned_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlannedRoot]:
-    """Both datasets, planned once per session under a session data root."""
+    """Both datasets, planned once per session by svseg's planner under a session data root."""
     home = tmp_path_factory.mktemp("planned_home")
     with pytest.MonkeyPatch.context() as patch:
-        for kind, variable in (("raw", "nnUNet_raw"), ("preprocessed", "nnUNet_preprocessed"),
-                               ("results", "nnUNet_results")):
-            (home / kind).mkdir()
-            patch.setenv(variable, str(home / kind))
+        patch.setenv("SVSEG_HOME", str(home))
+        for variable in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+            patch.delenv(variable, raising=False)
         write_png_dataset(home / "raw")
         write_nifti_dataset(home / "raw")
         for dataset_id, name in ((PNG_ID, PNG_NAME), (NIFTI_ID, NIFTI_NAME)):
-            plan_with_nnunet(dataset_id)
-            add_svseg_section(home / "preprocessed" / f"Dataset{dataset_id:03d}_{name}" / "svsegPlans.json")
+            plan_with_svseg(name)
+            use_small_unet(home / "preprocessed" / f"Dataset{dataset_id:03d}_{name}" / "svsegPlans.json")
     yield PlannedRoot(home)
 
 
@@ -176,20 +152,6 @@ def planned_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlannedRo
 def data_root(planned_root: PlannedRoot, isolated_data_root: Path) -> Path:
     """This test's data root holding copies of the planned datasets (results start empty)."""
     return copy_planned(planned_root, isolated_data_root)
-
-
-def set_recipe(home: Path, dataset: str, **changes: object) -> None:
-    """Change the test recipe of a planned dataset under data root `home`."""
-    plans_file = next((home / "preprocessed").glob(f"Dataset*_{dataset}")) / "svsegPlans.json"
-    plans = json.loads(plans_file.read_text())
-    plans["svseg"]["recipe"].update(changes)
-    plans_file.write_text(json.dumps(plans, indent=2))
-
-
-@pytest.fixture
-def recipe_setter() -> Callable[..., None]:
-    """:func:`set_recipe`, for tests (conftest functions are not importable under importlib mode)."""
-    return set_recipe
 
 
 def copy_planned(planned: PlannedRoot, home: Path) -> Path:
@@ -211,8 +173,9 @@ def using_root(home: Path) -> Iterator[None]:
     """Point svseg and nnU-Net at data root `home` for the duration of the block."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SVSEG_HOME", str(home))
-        for variable in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-            patch.delenv(variable, raising=False)
+        for kind, variable in (("raw", "nnUNet_raw"), ("preprocessed", "nnUNet_preprocessed"),
+                               ("results", "nnUNet_results")):
+            patch.setenv(variable, str(home / kind))
         yield
 
 

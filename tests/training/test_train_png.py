@@ -86,6 +86,7 @@ def test_second_training_of_a_finished_fold_is_refused(trained: tuple[Path, Trai
 
 
 def test_nnunets_own_predictor_loads_the_model_folder(trained: tuple[Path, TrainResult],
+                                                      root_switch: Callable[[Path], Any],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """nnUNet_extTrainer lets nnU-Net find SvsegTrainer by the name stored in the checkpoint."""
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
@@ -96,7 +97,8 @@ def test_nnunets_own_predictor_loads_the_model_folder(trained: tuple[Path, Train
     monkeypatch.setenv("nnUNet_extTrainer", str(svseg.nnunet_ext.EXT_TRAINER_DIR))
     predictor = nnUNetPredictor(use_mirroring=False, perform_everything_on_device=False,
                                 device=torch.device("cpu"), allow_tqdm=False)
-    predictor.initialize_from_trained_model_folder(str(result.model_dir), (0,), "checkpoint_final.pth")
+    with root_switch(home):
+        predictor.initialize_from_trained_model_folder(str(result.model_dir), (0,), "checkpoint_final.pth")
     assert type(predictor.network).__name__ == "PlainConvUNet"
     raw = home / "raw" / "Dataset811_Disks"
     image = np.asarray(PILImage.open(raw / "imagesTr" / "disk_003_0000.png"), dtype=np.float32)
@@ -104,3 +106,20 @@ def test_nnunets_own_predictor_loads_the_model_folder(trained: tuple[Path, Train
     mask = predictor.predict_single_npy_array(image[None, None], {"spacing": [999, 1, 1]})[0]
     dice = 2 * np.sum((mask == 1) & (label == 1)) / (np.sum(mask == 1) + np.sum(label == 1))
     assert dice > 0.6
+
+
+def test_a_resumed_trainer_continues_from_the_checkpoint_epoch(trained: tuple[Path, TrainResult],
+                                                                 root_switch: Callable[[Path], Any]) -> None:
+    """The quick half of test_resume.py: state restored from a checkpoint, loop starts at its epoch."""
+    from svseg.training.job import TrainingJob, build_trainer
+
+    home, result = trained
+    record = json.loads((result.fold_dir / "svseg_run.json").read_text())
+    dataset_json = json.loads((result.model_dir / "dataset.json").read_text())
+    job = TrainingJob(record["plans"], "2d", 0, dataset_json,
+                      resume_checkpoint=str(result.fold_dir / "checkpoint_final.pth"))
+    with root_switch(home):
+        trainer = build_trainer(job, torch.device("cpu"))
+    assert trainer.current_epoch == EPOCHS  # run_training() iterates range(current_epoch, num_epochs)
+    assert len(trainer.logger.get_value("train_losses", None)) == EPOCHS
+    assert trainer.lr_scheduler.recipe.epochs == EPOCHS
