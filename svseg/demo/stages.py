@@ -83,7 +83,7 @@ def calibrate_budget(plan_result: Any, device: str, seconds_left: float, num_tes
     seconds_per_slice = tiles * step / (3.0 * batch)
     validation_slices = slices_per_case * math.ceil(summary["cases"] / 5)
     reserve = 5.0 + 0.15 * plan_seconds + 2.0 * num_test_cases * slices_per_case * seconds_per_slice
-    fixed = 10.0 + 1.2 * plan_seconds + 2.0 * validation_slices * seconds_per_slice
+    fixed = 10.0 + 1.2 * plan_seconds + 4.0 * validation_slices * seconds_per_slice  # mirroring TTA: 4 passes
     return plan_training(seconds_left, step, reserve_seconds=reserve, fixed_training_seconds=fixed,
                          val_iters_per_epoch=plans.recipe.val_iters_per_epoch)
 
