@@ -94,3 +94,14 @@ def test_bad_requests_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(SvsegError, match="at least 7 cases"):
         run_demo(tmp_path, max_cases=6)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_3d_demo_runs_and_reruns_in_the_same_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(HOME_ENV)
+    first = run_demo(tmp_path / "demo", minutes=1.0, data="3d", device="cpu", max_cases=7)
+    second = run_demo(tmp_path / "demo", minutes=1.0, data="3d", device="cpu", max_cases=7)
+    assert second.dataset == first.dataset  # the earlier run's dataset was removed, not renamed around
+    metrics = json.loads(second.metrics_path.read_text())
+    assert "volume" in metrics and metrics["image"]["all"]["n_slices"] == 20
+    assert len(list(second.predictions_dir.glob("*.nii.gz"))) == 1  # one test case of 7
