@@ -53,7 +53,7 @@ def plan_training(
     epoch_overhead_seconds: float = 2.0,
     target_epoch_seconds: float = 20.0,
     min_epochs: int = 2,
-    min_iters_per_epoch: int = 5,
+    min_iters_per_epoch: int = 10,
     max_epochs: int = 1000,
 ) -> TrainingBudget:
     """Epochs and iterations that fit in ``seconds_left`` minus what must stay free.
