@@ -105,9 +105,9 @@ def measure_case(
     case_id: str,
     label_file: str,
     reader_writer_class: type,
-    transpose_forward: Sequence[int],
     classes: Mapping[str, Sequence[int]],
     allowed_values: Sequence[int],
+    transpose_forward: Sequence[int],
 ) -> CaseObjects:
     """Read one label map with nnU-Net's reader and measure its objects (spawn-pool worker).
 

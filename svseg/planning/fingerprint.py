@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
-from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
 from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
 
 from svseg.errors import SvsegError
@@ -36,13 +37,14 @@ from svseg.paths import preprocessed_root
 from svseg.planning.area_ratio import CaseObjects, measure_case, measure_case_star
 from svseg.planning.object_stats import DEFAULT_STRATA, check_strata, summarise_case, summarise_dataset
 from svseg.utils.fs import atomic_write_json
-from svseg.utils.progress import make_progress
+from svseg.utils.progress import make_progress, track
 
 log = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "dataset_fingerprint.json"
 SECTION = "svseg"
 SECTION_VERSION = 1
+_PROGRESS = "Measuring objects per slice"
 _NNUNET_KEYS = ("spacings", "shapes_after_crop", "foreground_intensity_properties_per_channel",
                 "median_relative_size_after_cropping")
 
@@ -61,6 +63,43 @@ def classes_from_labels(labels: Mapping[str, Any]) -> tuple[dict[str, list[int]]
         if name not in ("background", "ignore") and values != [0]:
             classes[name] = values
     return classes, sorted(allowed)
+
+
+def transpose_for(spacing: list[float]) -> list[int]:
+    """nnU-Net's transpose rule (``ExperimentPlanner.determine_transpose``) for one spacing.
+
+    The coarsest axis goes first (ties to the lowest index), the others keep their order.
+    """
+    first = int(np.argmax(spacing))
+    return [first, *(axis for axis in range(len(spacing)) if axis != first)]
+
+
+def dataset_transpose(spacings: list[list[float]]) -> list[int]:
+    """nnU-Net's transpose for a dataset: :func:`transpose_for` its median spacing (z, y, x).
+
+    nnU-Net's target spacing is the median except on a very anisotropic axis, which it moves
+    to its 10th percentile but never below the other axes, so the coarsest axis, the only
+    thing the transpose depends on, is the median's. Computing it here avoids building an
+    ExperimentPlanner, whose file listing forks a pool of 12 processes. The planner checks the
+    result against nnU-Net's own transpose.
+    """
+    return transpose_for(np.median(np.asarray(spacings, dtype=np.float64), axis=0).tolist())
+
+
+@contextmanager
+def _spawn_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A spawn process pool that drops queued work when the caller fails.
+
+    A pool executor, unlike ``Pool.imap``, raises BrokenProcessPool when a worker is killed
+    (out of memory) instead of waiting forever.
+    """
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def read_fingerprint(path: Path) -> dict[str, Any] | None:
@@ -98,12 +137,14 @@ class AreaRatioFingerprintExtractor(DatasetFingerprintExtractor):
         if existing is not None and self._section_is_current(existing, case_ids):
             log.info("fingerprint of %s is up to date", self.dataset_name)
             return existing
-        if existing is not None and self._nnunet_part_is_usable(existing, case_ids):
-            fingerprint = existing
+        reusable = existing if existing is not None and self._nnunet_part_is_usable(existing, case_ids) else None
+        jobs = self._jobs(case_ids)
+        if reusable is not None or min(int(self.num_processes), len(jobs)) == 1:
+            fingerprint = reusable or super().run(overwrite_existing=True)
+            transpose_forward = dataset_transpose(fingerprint["spacings"])
+            measured = self._measure(jobs, transpose_forward, int(self.num_processes))
         else:
-            fingerprint = super().run(overwrite_existing=True)
-        transpose_forward = self._transpose_forward()
-        measured = self._measure_cases(case_ids, transpose_forward)
+            fingerprint, transpose_forward, measured = self._measure_alongside_nnunet(jobs)
         fingerprint = dict(fingerprint)
         fingerprint[SECTION] = self._section(measured, transpose_forward)
         atomic_write_json(path, fingerprint)
@@ -121,37 +162,57 @@ class AreaRatioFingerprintExtractor(DatasetFingerprintExtractor):
     def _nnunet_part_is_usable(fingerprint: dict[str, Any], case_ids: list[str]) -> bool:
         return all(key in fingerprint for key in _NNUNET_KEYS) and len(fingerprint["spacings"]) == len(case_ids)
 
-    def _transpose_forward(self) -> list[int]:
-        """nnU-Net's own choice of slicing axis (first entry), read from the fingerprint on disk."""
-        transpose_forward, _ = ExperimentPlanner(self.dataset_name).determine_transpose()
-        return [int(axis) for axis in transpose_forward]
+    def _measure(self, jobs: list[tuple[Any, ...]], transpose_forward: list[int], processes: int) -> list[CaseObjects]:
+        """Measure every case: in this process for one worker, else in a spawn pool."""
+        workers = max(1, min(processes, len(jobs)))
+        if workers == 1:
+            return [measure_case(*job, transpose_forward) for job in track(jobs, _PROGRESS)]
+        with _spawn_pool(workers) as pool:
+            return self._collect([pool.submit(measure_case_star, (*job, transpose_forward)) for job in jobs])
 
-    def _measure_cases(self, case_ids: list[str], transpose_forward: list[int]) -> list[CaseObjects]:
-        """Measure every case's objects, in a spawn pool when more than one process is allowed."""
+    def _measure_alongside_nnunet(self, jobs: list[tuple[Any, ...]]) -> tuple[dict, list[int], list[CaseObjects]]:
+        """Run nnU-Net's extraction while a smaller pool measures objects, then collect both.
+
+        The slicing axis is nnU-Net's rule applied to the dataset's median spacing, known only
+        once nnU-Net is done; the pool starts along the axis the rule gives for the first case
+        and, in the rare case that differs, measures again. It gets half the processes because
+        its work per case (one label map) is a fraction of nnU-Net's (images, cropping, sampling).
+        """
+        guess = transpose_for(self._first_spacing(jobs[0]))
+        with _spawn_pool(max(1, min(int(self.num_processes) // 2, len(jobs)))) as pool:
+            futures = [pool.submit(measure_case_star, (*job, guess)) for job in jobs]
+            fingerprint = super().run(overwrite_existing=True)
+            transpose_forward = dataset_transpose(fingerprint["spacings"])
+            if transpose_forward == guess:
+                return fingerprint, transpose_forward, self._collect(futures)
+            log.info("slicing axis %d, not %d as guessed: measuring again", transpose_forward[0], guess[0])
+            for future in futures:
+                future.cancel()
+        return fingerprint, transpose_forward, self._measure(jobs, transpose_forward, int(self.num_processes))
+
+    def _jobs(self, case_ids: list[str]) -> list[tuple[Any, ...]]:
+        """measure_case arguments per case, all but the transpose."""
         first_image = self.dataset[case_ids[0]]["images"][0]
         reader_writer = determine_reader_writer_from_dataset_json(self.dataset_json, first_image)
         classes, allowed = classes_from_labels(self.dataset_json["labels"])
-        jobs = [(case_id, self.dataset[case_id]["label"], reader_writer, transpose_forward, classes, allowed)
-                for case_id in case_ids]
-        workers = max(1, min(int(self.num_processes), len(jobs)))
-        results: dict[str, CaseObjects] = {}
+        return [(case_id, self.dataset[case_id]["label"], reader_writer, classes, allowed) for case_id in case_ids]
+
+    @staticmethod
+    def _first_spacing(job: tuple[Any, ...]) -> list[float]:
+        _, label_file, reader_writer, *_ = job
+        return [float(s) for s in reader_writer().read_seg(label_file)[1]["spacing"]]
+
+    @staticmethod
+    def _collect(futures: list[Future]) -> list[CaseObjects]:
+        """Pool results in case order, with a progress bar while they come in."""
+        index_of = {id(future): index for index, future in enumerate(futures)}
+        done: dict[int, CaseObjects] = {}
         with make_progress() as progress:
-            task = progress.add_task("Measuring objects per slice", total=len(jobs))
-            if workers == 1:
-                for job in jobs:
-                    results[job[0]] = measure_case(*job)
-                    progress.advance(task)
-            else:
-                # A pool executor, unlike Pool.imap, raises BrokenProcessPool when a worker is
-                # killed (out of memory) instead of waiting forever.
-                context = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                    futures = [pool.submit(measure_case_star, job) for job in jobs]
-                    for future in as_completed(futures):
-                        result = future.result()
-                        results[result.case_id] = result
-                        progress.advance(task)
-        return [results[case_id] for case_id in case_ids]
+            task = progress.add_task(_PROGRESS, total=len(futures))
+            for future in as_completed(futures):
+                done[index_of[id(future)]] = future.result()
+                progress.advance(task)
+        return [done[index] for index in range(len(futures))]
 
     def _section(self, measured: list[CaseObjects], transpose_forward: list[int]) -> dict[str, Any]:
         classes, _ = classes_from_labels(self.dataset_json["labels"])

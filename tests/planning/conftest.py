@@ -59,8 +59,12 @@ def write_png_dataset(home: Path, name: str = "Dataset001_Png", cases: int = 4,
     return folder
 
 
-def write_nifti_dataset(home: Path, name: str = "Dataset002_Vol", cases: int = 3) -> Path:
-    """Anisotropic NIfTI volumes with two classes under `home`/raw/`name`; returns the raw folder."""
+def write_nifti_dataset(home: Path, name: str = "Dataset002_Vol", cases: int = 3,
+                        spacings_xyz: list[tuple[float, float, float]] | None = None) -> Path:
+    """Anisotropic NIfTI volumes with two classes under `home`/raw/`name`; returns the raw folder.
+
+    `spacings_xyz` gives each case its own spacing (default: all VOLUME_SPACING_XYZ).
+    """
     folder = home / "raw" / name
     (folder / "imagesTr").mkdir(parents=True)
     (folder / "labelsTr").mkdir()
@@ -70,7 +74,7 @@ def write_nifti_dataset(home: Path, name: str = "Dataset002_Vol", cases: int = 3
         for array, path in ((image, folder / "imagesTr" / f"vol{index}_0000.nii.gz"),
                             (label, folder / "labelsTr" / f"vol{index}.nii.gz")):
             volume = sitk.GetImageFromArray(array)
-            volume.SetSpacing(VOLUME_SPACING_XYZ)
+            volume.SetSpacing(spacings_xyz[index] if spacings_xyz else VOLUME_SPACING_XYZ)
             sitk.WriteImage(volume, str(path))
     _dataset_json(folder, {"0": "CT"}, {"background": 0, "nodule": 1, "lesion": 2}, cases, ".nii.gz")
     return folder
@@ -88,6 +92,16 @@ def png_dataset_with_objects(isolated_data_root: Path) -> Callable[[str, tuple[i
 
     def make(name: str, small: tuple[int, int]) -> Path:
         return write_png_dataset(isolated_data_root, name, label_fn=lambda index: png_label(small))
+
+    return make
+
+
+@pytest.fixture
+def nifti_dataset_with_spacings(isolated_data_root: Path) -> Callable[[list[tuple[float, float, float]]], Path]:
+    """Factory: Dataset002_Vol with one (x, y, z) spacing per case."""
+
+    def make(spacings_xyz: list[tuple[float, float, float]]) -> Path:
+        return write_nifti_dataset(isolated_data_root, cases=len(spacings_xyz), spacings_xyz=spacings_xyz)
 
     return make
 

@@ -52,8 +52,8 @@ def test_matches_a_slice_by_slice_scipy_reference() -> None:
 
 
 def test_png_is_one_slice_with_exact_ratios(png_dataset: Path) -> None:
-    case = measure_case("case0", str(png_dataset / "labelsTr" / "case0.png"), NaturalImage2DIO, [0, 1, 2],
-                        {"lesion": [1]}, [0, 1])
+    case = measure_case("case0", str(png_dataset / "labelsTr" / "case0.png"), NaturalImage2DIO, {"lesion": [1]}, [0, 1],
+                        [0, 1, 2])
     assert (case.n_slices, case.slice_shape, case.slice_pixels) == (1, (100, 100), 10_000)
     assert case.pixel_spacing_mm == (1.0, 1.0)
     lesion = case.objects["lesion"]
@@ -64,7 +64,7 @@ def test_png_is_one_slice_with_exact_ratios(png_dataset: Path) -> None:
 def test_volume_is_cut_along_the_first_transposed_axis_with_mm2_areas(nifti_dataset: Path) -> None:
     label_file = str(nifti_dataset / "labelsTr" / "vol0.nii.gz")
     classes = {"nodule": [1], "lesion": [2]}
-    case = measure_case("vol0", label_file, SimpleITKIO, [0, 1, 2], classes, [0, 1, 2])
+    case = measure_case("vol0", label_file, SimpleITKIO, classes, [0, 1, 2], [0, 1, 2])
     assert (case.n_slices, case.slice_shape) == (6, (80, 100))
     assert case.pixel_spacing_mm == pytest.approx((0.8, 0.5))
     assert case.objects["nodule"].area_px.tolist() == [40] and case.objects["nodule"].slice_index.tolist() == [2]
@@ -73,7 +73,7 @@ def test_volume_is_cut_along_the_first_transposed_axis_with_mm2_areas(nifti_data
     assert case.objects["lesion"].area_ratio(case.slice_pixels).tolist() == [0.05]
     assert case.foreground.tolist() == [False, False, True, True, False, False]
 
-    along_x = measure_case("vol0", label_file, SimpleITKIO, [2, 0, 1], classes, [0, 1, 2])
+    along_x = measure_case("vol0", label_file, SimpleITKIO, classes, [0, 1, 2], [2, 0, 1])
     assert (along_x.n_slices, along_x.slice_shape) == (100, (6, 80))
     assert along_x.pixel_spacing_mm == pytest.approx((4.0, 0.8))
     assert along_x.objects["lesion"].count == 20  # the 20 x 20 square seen from the side: 20 columns
@@ -85,4 +85,4 @@ def test_unexpected_label_values_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "mask.png"
     Image.fromarray(mask).save(path)
     with pytest.raises(SvsegError, match=r"mask\.png: unexpected label value\(s\) 255"):
-        measure_case("mask", str(path), NaturalImage2DIO, [0, 1, 2], {"fg": [1]}, [0, 1])
+        measure_case("mask", str(path), NaturalImage2DIO, {"fg": [1]}, [0, 1], [0, 1, 2])

@@ -53,6 +53,15 @@ def test_nifti_fingerprint_in_a_spawn_pool_has_mm2_areas(nifti_dataset: Path) ->
     assert summary["all_classes"]["strata"]["all"] == {"objects": 6, "slices": 6}
 
 
+def test_slicing_axis_follows_the_dataset_not_the_first_case(nifti_dataset_with_spacings) -> None:
+    # vol0 is coarsest along x, the two others (and so the median) along z: the pool measures
+    # along vol0's axis while nnU-Net runs, then measures again along nnU-Net's axis
+    nifti_dataset_with_spacings([(6.0, 0.8, 4.0), (0.5, 0.8, 4.0), (0.5, 0.8, 4.0)])
+    section = _extract(2, processes=2)["svseg"]
+    assert section["slice_axis"] == 0
+    assert section["summary"]["slices"] == 18 and section["cases"]["vol0"]["slice_shape"] == [80, 100]
+
+
 def test_reruns_reuse_what_is_current(png_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = _extract(1, DatasetFingerprintExtractor)  # nnU-Net alone: no svseg key yet
     assert "svseg" not in first
