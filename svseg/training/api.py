@@ -74,7 +74,13 @@ def preset_recipe(name: str) -> Recipe:
     except ImportError:
         raise SvsegError(f"--preset {name}: presets are not available in this installation") from None
     preset = load_preset(name)
-    return preset if isinstance(preset, Recipe) else preset.recipe
+    if getattr(preset.planning, "epoch_is_one_pass", False):
+        log.warning(
+            "preset %s sizes epochs from the dataset when planning; --preset at training time uses the preset's "
+            "fixed counts (%d/%d iterations); plan with --preset %s for one pass per epoch",
+            name, preset.recipe.iters_per_epoch, preset.recipe.val_iters_per_epoch, name,
+        )
+    return preset.recipe
 
 
 def run_recipe(base: Recipe, preset: str | None, overrides: dict[str, Any]) -> Recipe:

@@ -46,6 +46,9 @@ def test_dataset_without_plans(isolated_data_root: Path) -> None:
         (["--device", "tpu"], "unknown device"),
         (["--epochs", "0"], "recipe.epochs"),
         (["--num-workers", "-1"], "--num-workers -1"),
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--pretrained", "missing.pth"], "missing.pth: pretrained weights file not found"),
+        (["--continue", "--pretrained", "missing.pth"], "--pretrained only applies to a new training"),
     ],
 )
 def test_bad_options(data_root: Path, args: list[str], message: str) -> None:

@@ -54,3 +54,15 @@ def test_unknown_arch_is_a_user_error(data_root: Path) -> None:
     plans, dataset_json = _plans(data_root)
     with pytest.raises(SvsegError, match="unknown architecture 'nonet'"):
         plans_for_run(plans, plans.recipe, json.loads(dataset_json.read_text()), arch="nonet")
+
+
+def test_preset_replaces_the_recipe_and_overrides_go_on_top(data_root: Path) -> None:
+    from svseg.planning.presets import load_preset
+    from svseg.training.api import run_recipe
+
+    plans, _ = _plans(data_root)
+    recipe = run_recipe(plans.recipe, "svanet_paper", {"epochs": 3, "lr": None})
+    paper = load_preset("svanet_paper").recipe
+    assert recipe.epochs == 3 and recipe.lr == paper.lr == 5e-4 and recipe.loss == "ce"
+    assert recipe.freeze_encoder_fraction == paper.freeze_encoder_fraction
+    assert run_recipe(plans.recipe, None, {"batch_size": 5}).batch_size == 5
