@@ -1,4 +1,4 @@
-"""Tests for svseg/networks/blocks/conv_norm_act.py (official BaseConv2d conventions) and drop_path.py."""
+"""Tests for svseg/networks/blocks/conv_norm_act.py (official BaseConv2d conventions)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from svseg.networks.blocks.conv_norm_act import ConvNormAct, ConvTransposeNormAct, make_activation, make_divisible
-from svseg.networks.blocks.drop_path import DropPath
 
 
 def test_bias_only_without_norm_and_same_padding() -> None:
@@ -27,16 +26,3 @@ def test_make_divisible_and_activations() -> None:
     assert isinstance(make_activation("silu"), torch.nn.SiLU)
     with pytest.raises(ValueError):
         make_activation("gelu2")
-
-
-def test_drop_path_drops_whole_samples_and_keeps_the_mean() -> None:
-    drop = DropPath(0.5).train()
-    out = drop(torch.ones(4000, 3, 2, 2))
-    per_sample = out.flatten(1)
-    assert set(per_sample.unique().tolist()) <= {0.0, 2.0}
-    assert torch.equal(per_sample.min(1).values, per_sample.max(1).values)
-    assert abs(out.mean().item() - 1.0) < 0.1
-    x = torch.randn(2, 3)
-    assert torch.equal(drop.eval()(x), x)
-    with pytest.raises(ValueError):
-        DropPath(1.0)
