@@ -313,5 +313,5 @@ def _finish(
     metrics["evaluation"] = evaluate_validation(
         fold_dir, preprocessed_dir / "gt_segmentations", dataset_json, plans.strata
     )
-    log.info("fold %s done: validation Dice %s; model in %s", fold_dir.name, metrics.get("foreground_dice"), model_dir)
+    log.info("%s done: validation Dice %s; model in %s", fold_dir.name, metrics.get("foreground_dice"), model_dir)
     return TrainResult(model_dir, fold_dir, configuration, metrics)

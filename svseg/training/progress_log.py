@@ -85,9 +85,14 @@ class EpochProgressHooks:
             log.info(self._epoch_line(epoch))
 
     def print_to_log_file(self, *args: Any, also_print_to_console: bool = True, add_timestamp: bool = True) -> None:
-        """nnU-Net's log file as before; its console echo goes to svseg's log at debug level."""
-        super().print_to_log_file(*args, also_print_to_console=False, add_timestamp=add_timestamp)
-        if also_print_to_console and self.local_rank == 0:
+        """nnU-Net's log file as before; its console echo goes to svseg's log at debug level.
+
+        When nothing handles svseg's log (the trainer run by nnU-Net's own ``nnUNetv2_train``),
+        nnU-Net keeps printing as it always does, so its users still see their epochs.
+        """
+        echo = also_print_to_console and not log.hasHandlers()
+        super().print_to_log_file(*args, also_print_to_console=echo, add_timestamp=add_timestamp)
+        if also_print_to_console and not echo and self.local_rank == 0:
             log.debug(" ".join(str(arg) for arg in args))
 
     def stop_progress(self) -> None:
