@@ -62,12 +62,23 @@ class PlanResult:
                 f"{name} {strata[name]['objects']} ({strata[name]['slices']})"
                 for name in ("ultra_small", "small", "all")),
         ]
-        lines += [f"- {d['what']}: {json.dumps(d['value'])} ({d['reason']})" for d in self.plans.decisions]
+        lines += [f"- {d['what']}: {json.dumps(_short(d['value']))} ({d['reason']})" for d in self.plans.decisions]
         lines.append(f"plans: {self.plans.path}")
         lines.append(f"preprocessing: {self.preprocessing}")
         timing = ", ".join(f"{step} {sec:.1f} s" for step, sec in self.seconds.items())
         lines.append(f"time: {timing}")
         return lines
+
+
+def _short(value: Any) -> Any:
+    """Floats to 4 significant digits, for printing (the plans keep full precision)."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, list):
+        return [_short(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _short(item) for key, item in value.items()}
+    return value
 
 
 def plan_and_preprocess(

@@ -32,6 +32,12 @@ def _fmt(values: Sequence[float]) -> str:
     return " x ".join(f"{v:.4g}" for v in values)
 
 
+def _round_down(value: float, digits: int = 4) -> float:
+    """`value` cut (not rounded) to `digits` significant digits: readable, and never coarser."""
+    scale = 10 ** (digits - 1 - math.floor(math.log10(value)))
+    return math.floor(value * scale) / scale
+
+
 def decide_spacing(median_spacing: Sequence[float], object_area_mm2: float | None, rules: PlanningRules) -> Decision:
     """In-plane target spacing: nnU-Net's median, refined when small objects would shrink too much.
 
@@ -52,7 +58,7 @@ def decide_spacing(median_spacing: Sequence[float], object_area_mm2: float | Non
     factor = math.sqrt(pixels / rules.min_object_px)
     capped = factor < 1.0 / rules.max_upscale
     factor = max(factor, 1.0 / rules.max_upscale)
-    refined = [s * factor for s in median]
+    refined = [_round_down(s * factor) for s in median]
     reached = object_area_mm2 / (refined[0] * refined[1])
     reason = (f"the {label} ({object_area_mm2:.4g} mm²) would cover only {pixels:.1f} px at nnU-Net's median "
               f"spacing {_fmt(median)} mm (< {rules.min_object_px:g} px); spacing refined by {factor:.3f} "
@@ -95,15 +101,16 @@ def decide_patch_and_batch(
     gpu_memory_gb: float,
     recipe_batch: int,
     estimate_gb: Callable[[Sequence[int], int], float],
-    dataset_batch_cap: int,
+    voxels_per_step: float,
 ) -> tuple[Decision, Decision]:
     """Patch size and batch size from the median slice and the memory target.
 
     Start from the whole median slice (a multiple of ``patch_multiple``, capped by
     ``max_patch_size``). With ``auto_batch_size`` the patch shrinks until two images fit and
-    the batch is then as large as memory allows, at most `dataset_batch_cap` (nnU-Net's 5 %
-    rule). Otherwise the recipe's batch is kept and the patch shrinks until it fits; only when
-    even the smallest patch does not fit is the batch reduced.
+    the batch is then as large as memory allows, at most `voxels_per_step` pixels per batch
+    (nnU-Net's rule: 5 % of the dataset) and at least 2. Otherwise the recipe's batch is kept
+    and the patch shrinks until it fits; only when even the smallest patch does not fit is the
+    batch reduced.
     """
     whole, start = whole_slice_patch(median_shape, rules)
     patch = list(start)
@@ -116,6 +123,7 @@ def decide_patch_and_batch(
     batch = wanted
     while batch > 1 and estimate_gb(patch, batch) > gpu_memory_gb:
         batch -= 1
+    dataset_batch_cap = max(2, round(voxels_per_step / math.prod(patch)))
     if rules.auto_batch_size:
         while batch < dataset_batch_cap and estimate_gb(patch, batch + 1) <= gpu_memory_gb:
             batch += 1

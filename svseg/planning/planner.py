@@ -89,14 +89,13 @@ class SvsegPlanner(ExperimentPlanner):
         plan = super().get_plans_for_configuration(spacing, median_shape, data_identifier,
                                                    approximate_n_voxels_dataset, _cache)
         network = self.preset.network
-        channels = len(self.dataset_json["channel_names"])
+        channels = len(self.dataset_json.get("channel_names") or self.dataset_json["modality"])
         heads = LabelManager(self.dataset_json["labels"], self.dataset_json.get("regions_class_order")
                              ).num_segmentation_heads
         memory = TrainingMemoryModel(network.name, network.kwargs, channels, heads)
-        patch_cap = round(approximate_n_voxels_dataset * self.max_dataset_covered / np.prod(plan["patch_size"]))
         patch, batch = rules.decide_patch_and_batch(
             median_shape, (plan["patch_size"], plan["batch_size"]), self.preset.planning, self.gpu_memory_gb,
-            self.preset.recipe.batch_size, memory.estimate_gb, max(patch_cap, self.UNet_min_batch_size))
+            self.preset.recipe.batch_size, memory.estimate_gb, approximate_n_voxels_dataset * self.max_dataset_covered)
         self.decisions["patch"], self.decisions["batch"] = patch, batch
         plan["patch_size"] = patch.value
         plan["batch_size"] = batch.value
