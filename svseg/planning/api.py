@@ -30,14 +30,13 @@ from typing import Any
 
 from svseg.errors import SvsegError
 from svseg.paths import DatasetRef, export_nnunet_environment, resolve_dataset
+from svseg.planning.fingerprint import FINGERPRINT_FILE, SECTION, AreaRatioFingerprintExtractor
 from svseg.planning.plans import CONFIGURATION, PLANS_NAME, SvsegPlans, load_plans, plans_path
 from svseg.planning.presets import DEFAULT_PRESET, load_preset
 from svseg.utils.fs import atomic_write_json
 from svseg.utils.progress import progress_enabled
 
 log = logging.getLogger(__name__)
-
-FINGERPRINT_FILE = "dataset_fingerprint.json"
 
 
 @dataclass
@@ -115,7 +114,6 @@ def plan_and_preprocess(
 
     from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset
 
-    from svseg.planning.fingerprint import AreaRatioFingerprintExtractor
     from svseg.planning.planner import SvsegPlanner
 
     seconds: dict[str, float] = {}
@@ -131,7 +129,7 @@ def plan_and_preprocess(
     else:
         with _timed(seconds, "preprocess"):
             state = _preprocess(ref, plans, case_ids, processes)
-    return PlanResult(ref.folder_name, plans, folder / FINGERPRINT_FILE, state, fingerprint["svseg"], seconds)
+    return PlanResult(ref.folder_name, plans, folder / FINGERPRINT_FILE, state, fingerprint[SECTION], seconds)
 
 
 def check_raw_dataset(ref: DatasetRef) -> list[str]:
