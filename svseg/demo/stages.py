@@ -25,6 +25,10 @@ FOLD = 0
 TEST_FRACTION = 0.2
 CHANNEL_NAMES = {"2d": None, "3d": ["CT"]}
 """nnU-Net normalisation by channel name: CT intensities get its CT scheme, images the default."""
+_TRAINING_FIXED = (10.0, 1.2)
+_AFTER_TRAINING_FIXED = (5.0, 0.15)
+"""Fixed costs (seconds, plus seconds per second that planning took) of the trainer's start-up and
+pools, and of prediction and evaluation: like planning, they are mostly nnU-Net's process start-up."""
 
 
 def import_demo(data: DemoData) -> DatasetRef:
@@ -66,6 +70,13 @@ def calibrate_budget(plan_result: Any, device: str, seconds_left: float, num_tes
     from svseg.training.network_from_plans import build_network_from_plans
 
     plans = plan_result.plans
+    training_fixed = _TRAINING_FIXED[0] + _TRAINING_FIXED[1] * plan_seconds
+    after_fixed = _AFTER_TRAINING_FIXED[0] + _AFTER_TRAINING_FIXED[1] * plan_seconds
+    if seconds_left <= training_fixed + after_fixed:
+        # The fixed costs alone use up the budget: train the minimum run, and skip the timing
+        # steps, whose own start-up (seconds on a busy machine) would only make the run longer.
+        log.info("demo: %.0f s of the budget left after planning; training the minimum run", max(0.0, seconds_left))
+        return plan_training(0.0, 1.0, reserve_seconds=0.0, val_iters_per_epoch=plans.recipe.val_iters_per_epoch)
     configuration = plans.nnunet_configuration()
     patch = tuple(int(size) for size in configuration["patch_size"])
     dataset_json = json.loads((plans.path.parent / "dataset.json").read_text())
@@ -82,8 +93,8 @@ def calibrate_budget(plan_result: Any, device: str, seconds_left: float, num_tes
     tiles = _tiles_per_slice(configuration["median_image_size_in_voxels"][-2:], patch)
     seconds_per_slice = tiles * step / (3.0 * batch)
     validation_slices = slices_per_case * math.ceil(summary["cases"] / 5)
-    reserve = 5.0 + 0.15 * plan_seconds + 2.0 * num_test_cases * slices_per_case * seconds_per_slice
-    fixed = 10.0 + 1.2 * plan_seconds + 4.0 * validation_slices * seconds_per_slice  # mirroring TTA: 4 passes
+    reserve = after_fixed + 2.0 * num_test_cases * slices_per_case * seconds_per_slice
+    fixed = training_fixed + 4.0 * validation_slices * seconds_per_slice  # the validation mirrors: 4 passes
     return plan_training(seconds_left, step, reserve_seconds=reserve, fixed_training_seconds=fixed,
                          val_iters_per_epoch=plans.recipe.val_iters_per_epoch)
 
