@@ -10,8 +10,9 @@ For each network, in a fresh process (so the peak memory is its own):
 
 - loop: iterations per second of nnU-Net's training loop body (next batch from the augmenting
   data loader + ``train_step``: forward, loss, backward, gradient clipping, optimizer step), after
-  ``--warmup`` iterations; reported as wall time and as the process's CPU time, because on a
-  machine shared with other work the wall time mostly measures the neighbours;
+  ``--warmup`` iterations; each iteration is timed and the median is reported, as wall time and
+  as the process's CPU time, because on a machine shared with other work single iterations
+  (and the wall time) mostly measure the neighbours;
 - step: the same with one fixed batch (no data loading): the network's own cost;
 - peak memory: the process's peak resident set (CPU), or torch's peak allocated memory (CUDA).
 
@@ -25,14 +26,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 DATASET = "BenchNuclei"
@@ -62,7 +66,7 @@ def _resident_bytes() -> int:
     return int(line.split()[1]) * 1024
 
 
-def measure(arch: str, device_name: str, batch_size: int, warmup: int, iterations: int) -> dict:
+def measure(arch: str, device_name: str, batch_size: int, warmup: int, iterations: int, threads: int) -> dict:
     """Time the trainer's iterations for one network (runs in its own process)."""
     import torch
 
@@ -78,6 +82,8 @@ def measure(arch: str, device_name: str, batch_size: int, warmup: int, iteration
     device = resolve_device(device_name)
     configure_workers(device)
     configure_threads(device)
+    if threads:
+        torch.set_num_threads(threads)
     ref = resolve_dataset(DATASET)
     plans = load_plans(plans_path(ref.preprocessed_dir))
     dataset_json = json.loads((ref.preprocessed_dir / "dataset.json").read_text())
@@ -92,21 +98,23 @@ def measure(arch: str, device_name: str, batch_size: int, warmup: int, iteration
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    def timed(batches: Iterator[dict]) -> tuple[float, float]:
+        """Median wall and CPU seconds of one iteration (medians: robust to a busy neighbour)."""
+        walls, cpus = [], []
+        for _ in range(iterations):
+            wall, cpu = time.perf_counter(), time.process_time()
+            trainer.train_step(next(batches))
+            synchronize()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        return statistics.median(walls), statistics.median(cpus)
+
     for _ in range(warmup):
         trainer.train_step(next(trainer.dataloader_train))
     synchronize()
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(iterations):
-        trainer.train_step(next(trainer.dataloader_train))
-    synchronize()
-    loop_wall, loop_cpu = time.perf_counter() - wall, time.process_time() - cpu
-
-    batch = next(trainer.dataloader_train)
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(iterations):
-        trainer.train_step(batch)
-    synchronize()
-    step_wall, step_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    loop_wall, loop_cpu = timed(trainer.dataloader_train)
+    fixed = next(trainer.dataloader_train)
+    step_wall, step_cpu = timed(itertools.repeat(fixed))
     peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {
@@ -116,10 +124,10 @@ def measure(arch: str, device_name: str, batch_size: int, warmup: int, iteration
         "patch_size": list(trainer.configuration_manager.patch_size),
         "batch_size": batch_size,
         "deep_supervision": trainer.enable_deep_supervision,
-        "loop_it_per_s": round(iterations / loop_wall, 3),
-        "loop_cpu_s_per_it": round(loop_cpu / iterations, 3),
-        "step_it_per_s": round(iterations / step_wall, 3),
-        "step_cpu_s_per_it": round(step_cpu / iterations, 3),
+        "loop_it_per_s": round(1 / loop_wall, 3),
+        "loop_cpu_s_per_it": round(loop_cpu, 3),
+        "step_it_per_s": round(1 / step_wall, 3),
+        "step_cpu_s_per_it": round(step_cpu, 3),
         "peak_memory_GB": round(peak / 1e9, 2),
         "peak_memory_kind": "CUDA allocated" if device.type == "cuda" else "process RSS",
         "baseline_rss_GB": round(baseline / 1e9, 2),
@@ -136,12 +144,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: svseg's choice)")
     parser.add_argument("--workdir", type=Path, default=None, help="reuse a prepared folder (default: a new temp dir)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child is not None:
-        result = measure(args.child, args.device, args.batch_size, args.warmup, args.iterations)
+        result = measure(args.child, args.device, args.batch_size, args.warmup, args.iterations, args.threads)
         print("RESULT " + json.dumps(result), flush=True)
         return
 
@@ -157,7 +166,7 @@ def main() -> None:
     for arch in args.archs:
         command = [sys.executable, __file__, "--child", arch, "--device", args.device,
                    "--batch-size", str(args.batch_size), "--warmup", str(args.warmup),
-                   "--iterations", str(args.iterations)]
+                   "--iterations", str(args.iterations), "--threads", str(args.threads)]
         output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
         results.append(json.loads(next(line[7:] for line in output.splitlines() if line.startswith("RESULT "))))
 
