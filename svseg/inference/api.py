@@ -20,8 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from svseg.errors import SvsegError
-from svseg.inference.inputs import Case, check_channels, list_cases, probe_channels
-from svseg.inference.model_loading import checkpoint_file_name, model_channel_names, select_model
+from svseg.inference.inputs import Case, check_channels, convention_for_reader, list_cases, probe_channels
+from svseg.inference.model_loading import (
+    checkpoint_file_name,
+    model_channel_names,
+    model_reader_class,
+    resolve_folds,
+    select_model,
+)
 from svseg.inference.writing import output_paths, probabilities_path
 
 if TYPE_CHECKING:
@@ -32,7 +38,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PredictResult:
-    """What a prediction run did: files written and skipped, the model used, and timings."""
+    """What a prediction run did: files written and skipped, the model used, and timings.
+
+    ``seconds_predicting`` (wall) and ``cpu_seconds_predicting`` (this process's CPU time) cover
+    reading, preprocessing, prediction and writing of the cases, not model loading.
+    """
 
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
@@ -44,6 +54,7 @@ class PredictResult:
     num_slices: int = 0
     seconds_total: float = 0.0
     seconds_predicting: float = 0.0
+    cpu_seconds_predicting: float = 0.0
 
     def summary(self) -> str:
         """One or two lines for the terminal: what was written, with which model, how fast."""
@@ -88,21 +99,22 @@ def predict(
     Existing masks are skipped unless `overwrite`. Raises SvsegError for any bad input.
     """
     from svseg.paths import resolve_dataset, results_root
+    from svseg.training.device import resolve_device
 
     started = time.perf_counter()
     checkpoint_file_name(checkpoint)
     if batch_size is not None and batch_size < 1:
         raise SvsegError(f"--batch-size must be >= 1, got {batch_size}")
-    from svseg.training.device import resolve_device
-
     torch_device = resolve_device(device)  # an impossible device fails before any work
     dataset_dir = resolve_dataset(dataset).results_dir if dataset is not None and model_dir is None else None
     folder = select_model(results_root(), dataset_dir, model_dir, arch, checkpoint)
+    fold_names = resolve_folds(folder, folds, checkpoint)
+    convention = convention_for_reader(model_reader_class(folder))
     cases = list_cases(inputs, Path(output_dir))
     if save_probabilities:
         _check_unique_probabilities(cases)
     todo = [c for c in cases if overwrite or not all(p.exists() for p in output_paths(c, save_probabilities))]
-    result = PredictResult(skipped=[c.output for c in cases if c not in todo], model_dir=folder)
+    result = PredictResult(skipped=[c.output for c in cases if c not in todo], model_dir=folder, folds=fold_names)
     if result.skipped:
         log.info("skipping %d existing mask(s) in %s (use --overwrite to predict them again)",
                  len(result.skipped), output_dir)
@@ -110,39 +122,57 @@ def predict(
     for case in todo:
         check_channels(case, probe_channels(case), len(channel_names), channel_names)
     if todo:
-        _run(todo, folder, folds, torch_device, tta, save_probabilities, checkpoint, batch_size, result)
+        _run(todo, folder, fold_names, convention, torch_device, tta, save_probabilities, checkpoint, batch_size,
+             result)
     result.seconds_total = time.perf_counter() - started
     log.info("wrote %d mask(s) to %s in %.1f s", len([p for p in result.written if p.suffix != ".npz"]),
              output_dir, result.seconds_total)
     return result
 
 
-def _run(todo: list[Case], folder: Path, folds: list[str] | None, torch_device: torch.device, tta: bool | None,
-         save_probabilities: bool, checkpoint: str, batch_size: int | None, result: PredictResult) -> None:
-    """Load the model and predict `todo`, recording files and timings in `result`."""
-    from svseg.inference.chunked import predict_case
-    from svseg.inference.inputs import convention_for_reader, read_case, to_nnunet_array
+def _run(todo: list[Case], folder: Path, folds: list[str], convention: str, torch_device: torch.device,
+         tta: bool | None, save_probabilities: bool, checkpoint: str, batch_size: int | None,
+         result: PredictResult) -> None:
+    """Load the model and predict `todo`, recording files and timings in `result`.
+
+    Volumes are predicted one by one in chunks of slices; consecutive 2D images go through an
+    :class:`~svseg.inference.image_batches.ImageBatcher`, which stacks up to ``batch_size`` of
+    them per forward pass.
+    """
+    from svseg.inference.chunked import predict_preprocessed, preprocess
+    from svseg.inference.image_batches import ImageBatcher
+    from svseg.inference.inputs import read_case, to_nnunet_array
     from svseg.inference.model_loading import load_model
     from svseg.inference.predictor import make_predictor
     from svseg.inference.writing import write_prediction
     from svseg.utils.progress import track
 
     model = load_model(folder, folds, checkpoint)
-    convention = convention_for_reader(model.plans_manager.image_reader_writer_class)
     use_tta = (torch_device.type != "cpu") if tta is None else bool(tta)
     predictor = make_predictor(model, torch_device, use_tta, batch_size)
-    result.folds, result.device, result.tta, result.batch_size = model.folds, str(torch_device), use_tta, \
-        predictor.batch_size
+    result.device, result.tta, result.batch_size = str(torch_device), use_tta, predictor.batch_size
     log.info("predicting %d case(s) on %s, TTA %s, %d tile(s) per forward pass", len(todo), torch_device,
              "on" if use_tta else "off", predictor.batch_size)
-    predicting_started = time.perf_counter()
-    for case in track(todo, "Predicting"):
-        image = read_case(case)
-        data, properties = to_nnunet_array(image, convention)
-        prediction = predict_case(predictor, data, properties, with_probabilities=save_probabilities)
+
+    def record(key: object, prediction) -> None:
+        case, image = key
         result.written.extend(write_prediction(case, image, prediction))
         result.num_slices += prediction.num_slices
+
+    batcher = ImageBatcher(predictor, save_probabilities, record)
+    predicting_started, cpu_started = time.perf_counter(), time.process_time()
+    for case in track(todo, "Predicting"):
+        image = read_case(case)
+        network_input, properties = preprocess(predictor, *to_nnunet_array(image, convention))
+        if not image.is_volume and network_input.shape[1] == 1:
+            batcher.add((case, image), network_input, properties)
+            continue
+        batcher.flush()  # keep outputs in input order
+        record((case, image), predict_preprocessed(predictor, network_input, properties,
+                                                   with_probabilities=save_probabilities))
+    batcher.flush()
     result.seconds_predicting = time.perf_counter() - predicting_started
+    result.cpu_seconds_predicting = time.process_time() - cpu_started
 
 
 def _check_unique_probabilities(cases: list[Case]) -> None:

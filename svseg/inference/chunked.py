@@ -67,6 +67,12 @@ def predict_case(predictor, data: np.ndarray, properties: dict, chunk_slices: in
     see several slices at once.
     """
     network_input, properties = preprocess(predictor, data, properties)
+    return predict_preprocessed(predictor, network_input, properties, chunk_slices, with_probabilities)
+
+
+def predict_preprocessed(predictor, network_input: torch.Tensor, properties: dict, chunk_slices: int | None = None,
+                         with_probabilities: bool = False) -> CasePrediction:
+    """:func:`predict_case` for an input already through :func:`preprocess`."""
     num_slices = int(network_input.shape[1])
     if len(predictor.configuration_manager.patch_size) == 3:
         chunk_slices = num_slices
@@ -82,18 +88,27 @@ def predict_case(predictor, data: np.ndarray, properties: dict, chunk_slices: in
     return CasePrediction(labels, probabilities, num_slices)
 
 
-def _to_labels(predictor, network_input: torch.Tensor, properties: dict, with_probabilities: bool
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Logits of `network_input`, turned into labels (and probabilities) by nnU-Net's own export code."""
+def logits_to_labels(predictor, logits: torch.Tensor, properties: dict, with_probabilities: bool
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels (and float16 probabilities) from logits, by nnU-Net's own export code.
+
+    Resamples to the cropped input shape, applies softmax/sigmoid and argmax (or the region
+    order), puts the crop back and undoes ``transpose_forward``.
+    """
     from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
 
-    logits = predictor.predict_logits_from_preprocessed_data(network_input)
     converted = convert_predicted_logits_to_segmentation_with_correct_shape(
         logits, predictor.plans_manager, predictor.configuration_manager, predictor.label_manager, properties,
         return_probabilities=with_probabilities, num_threads_torch=torch.get_num_threads())
     if with_probabilities:
         return converted[0], converted[1].astype(np.float16)
     return converted, None
+
+
+def _to_labels(predictor, network_input: torch.Tensor, properties: dict, with_probabilities: bool
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    logits = predictor.predict_logits_from_preprocessed_data(network_input)
+    return logits_to_labels(predictor, logits, properties, with_probabilities)
 
 
 def _predict_in_chunks(predictor, network_input: torch.Tensor, properties: dict, chunk_slices: int,

@@ -275,6 +275,17 @@ def model_channel_names(model_dir: Path) -> list[str]:
     return [str(v) for _, v in sorted(names.items(), key=lambda kv: int(kv[0]))]
 
 
+def model_reader_class(model_dir: Path) -> type:
+    """nnU-Net's reader class for the model's dataset (from plans.json; no weights loaded)."""
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    plans_file = Path(model_dir) / "plans.json"
+    try:
+        return PlansManager(_read_json(plans_file)).image_reader_writer_class
+    except (KeyError, RuntimeError) as exc:
+        raise SvsegError(f"{plans_file}: no usable image_reader_writer ({_first_line(exc)})") from None
+
+
 def _load_folds(model_dir: Path, fold_names: list[str], name: str
                 ) -> tuple[list[dict], str, str, tuple[int, ...] | None]:
     """Weights of every fold plus the configuration, trainer name and mirror axes of the first.

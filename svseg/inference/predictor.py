@@ -29,10 +29,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Tiles per forward pass when the caller does not choose: on CPU small batches already reach
-# full core use (see docs/benchmarks.md); on a GPU the batch is sized so a batch holds about
-# 4 M input pixels (16 tiles of 512x512, 64 of 256x256), capped to keep memory modest.
-CPU_BATCH_SIZE = 4
+# Tiles per forward pass when the caller does not choose. On the CPU one 256x256 tile already
+# gives the convolutions large matrices, and larger batches measured no faster (the activations
+# fall out of cache; docs/benchmarks.md), so the CPU keeps nnU-Net's one tile. On a GPU a batch
+# holds about 4 M input pixels (16 tiles of 512x512, 64 of 256x256), capped to keep memory modest.
+CPU_BATCH_SIZE = 1
 GPU_PIXELS_PER_BATCH = 2**22
 GPU_MAX_BATCH_SIZE = 64
 

@@ -158,3 +158,21 @@ def test_channel_count_must_match_the_model(planned: dict, tmp_path: Path) -> No
     with pytest.raises(SvsegError, match=r"grey\.png: has 1 channel \(grey\), but the model expects 3"):
         predict([tmp_path / "rgb.png", tmp_path / "grey.png"], tmp_path / "bad", model_dir=rgb_model)
     assert not (tmp_path / "bad").exists()  # checked before anything is written
+
+
+def test_batching_2d_images_through_the_api_gives_the_same_masks(planned: dict, tmp_path: Path) -> None:
+    folder = make_model_folder(tmp_path / "results", planned["png"], seed=9)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for index, shape in enumerate([(50, 37), (50, 37), (30, 44), (50, 37), (50, 37)]):
+        PILImage.fromarray(_image(shape, seed=index)).save(scans / f"img{index}.png")
+    tifffile.imwrite(scans / "img2b_stack.tif", np.stack([_image(seed=s) for s in range(2)]))  # a volume in between
+    one = predict(scans, tmp_path / "one", model_dir=folder, batch_size=1, save_probabilities=True)
+    three = predict(scans, tmp_path / "three", model_dir=folder, batch_size=3)
+    assert [p.name for p in three.written] == [p.name for p in one.written if p.suffix != ".npz"]
+    for mask in three.written:
+        alone = read_image(tmp_path / "one" / mask.name).array
+        probabilities = np.load(tmp_path / "one" / (mask.name.split(".")[0] + ".npz"))["probabilities"]
+        top_two = np.sort(probabilities.astype(np.float32), axis=0)[-2:]
+        clear = (top_two[1] - top_two[0]) > 0.01
+        np.testing.assert_array_equal(read_image(mask).array[clear], alone[clear])

@@ -6,6 +6,7 @@ import contextlib
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,8 +75,37 @@ def test_folds_are_ensembled_by_averaging_logits(planned: dict, tmp_path: Path) 
 
 
 def test_default_batch_sizes() -> None:
-    assert default_batch_size(torch.device("cpu"), (512, 512)) == 4
+    assert default_batch_size(torch.device("cpu"), (512, 512)) == 1
     assert default_batch_size(torch.device("cuda"), (512, 512)) == 16
     assert default_batch_size(torch.device("cuda"), (256, 256)) == 64
     assert default_batch_size(torch.device("cuda"), (2048, 2048)) == 1
     assert default_batch_size(torch.device("mps"), (64, 64)) == 64
+
+
+def test_2d_images_of_one_shape_share_forward_passes(planned: dict, tmp_path: Path) -> None:
+    from svseg.inference.chunked import predict_preprocessed, preprocess
+    from svseg.inference.image_batches import ImageBatcher
+    from svseg.inference.inputs import NATURAL_2D
+
+    model = load_model(make_model_folder(tmp_path / "results", planned["png"], seed=8), None)
+    predictor = make_predictor(model, torch.device("cpu"), False, batch_size=3)
+    shapes = [(50, 37)] * 4 + [(30, 44)] * 2
+    images = [Image(noisy_volume(i, (1, *shape))[0].astype("uint8"), spacing=(1, 1), origin=(0, 0),
+                    direction=(1, 0, 0, 1)) for i, shape in enumerate(shapes)]
+    inputs = [preprocess(predictor, *to_nnunet_array(image, NATURAL_2D)) for image in images]
+    stacked_sizes, done = [], []
+    original = predictor.predict_logits_from_preprocessed_data
+    predictor.predict_logits_from_preprocessed_data = lambda x: stacked_sizes.append(int(x.shape[1])) or original(x)
+    batcher = ImageBatcher(predictor, True, lambda key, prediction: done.append((key, prediction)))
+    for index, (network_input, properties) in enumerate(inputs):
+        batcher.add(index, network_input, properties)
+    batcher.flush()
+    assert stacked_sizes == [3, 1, 2]  # full batch, shape change, end
+    assert [key for key, _ in done] == list(range(6))
+    for (index, prediction), (network_input, properties) in zip(done, inputs, strict=True):
+        alone = predict_preprocessed(predictor, network_input, dict(properties), with_probabilities=True)
+        assert prediction.labels.shape == (1, *shapes[index])
+        torch.testing.assert_close(torch.from_numpy(prediction.probabilities.astype("float32")),
+                                   torch.from_numpy(alone.probabilities.astype("float32")), atol=2e-3, rtol=0)
+        margin = np.diff(np.sort(alone.probabilities.astype("float32"), axis=0)[-2:], axis=0)[0]
+        np.testing.assert_array_equal(prediction.labels[margin > 0.01], alone.labels[margin > 0.01])
