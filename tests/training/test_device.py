@@ -28,8 +28,15 @@ def test_unknown_device_is_a_user_error() -> None:
         resolve_device("tpu")
 
 
+@pytest.fixture(autouse=True)
+def restore_nnunet_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The functions under test set os.environ directly; record the variables so they are restored."""
+    for variable in ("nnUNet_n_proc_DA", "nnUNet_def_n_proc", "nnUNet_compile"):
+        monkeypatch.setenv(variable, "recorded")
+        monkeypatch.delenv(variable)
+
+
 def test_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("nnUNet_n_proc_DA", raising=False)
     assert augmentation_workers(torch.device("cpu")) == 0
     assert 1 <= augmentation_workers(torch.device("cuda"), num_gpus=1) <= 12
     assert configure_workers(torch.device("cpu")) == 0 and os.environ["nnUNet_n_proc_DA"] == "0"
@@ -40,8 +47,7 @@ def test_workers(monkeypatch: pytest.MonkeyPatch) -> None:
         configure_workers(torch.device("cpu"), num_workers=-1)
 
 
-def test_compile_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("nnUNet_compile", raising=False)
+def test_compile_switch() -> None:
     configure_compile(None)
     assert "nnUNet_compile" not in os.environ
     configure_compile(False)

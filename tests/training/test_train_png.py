@@ -95,6 +95,7 @@ def test_nnunets_own_predictor_loads_the_model_folder(trained: tuple[Path, Train
 
     home, result = trained
     monkeypatch.setenv("nnUNet_extTrainer", str(svseg.nnunet_ext.EXT_TRAINER_DIR))
+    monkeypatch.setenv("nnUNet_compile", "f")
     predictor = nnUNetPredictor(use_mirroring=False, perform_everything_on_device=False,
                                 device=torch.device("cpu"), allow_tqdm=False)
     with root_switch(home):
