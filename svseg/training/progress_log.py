@@ -91,7 +91,10 @@ class EpochProgressHooks:
         nnU-Net keeps printing as it always does, so its users still see their epochs.
         """
         echo = also_print_to_console and not log.hasHandlers()
-        super().print_to_log_file(*args, also_print_to_console=echo, add_timestamp=add_timestamp)
+        # nnU-Net opens its log with the locale's encoding, which is ASCII on bare CI machines;
+        # plans text such as "mm²" would then crash training, so non-ASCII is escaped here.
+        safe_args = tuple(str(arg).encode("ascii", "backslashreplace").decode("ascii") for arg in args)
+        super().print_to_log_file(*safe_args, also_print_to_console=echo, add_timestamp=add_timestamp)
         if also_print_to_console and not echo and self.local_rank == 0:
             log.debug(" ".join(str(arg) for arg in args))
 
