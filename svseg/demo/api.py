@@ -140,13 +140,14 @@ def run_demo(out_dir: Path | str = DEFAULT_OUT, minutes: float = 5.0, data: str 
         with timer("evaluate"):
             evaluation = evaluate_demo(dataset, out_dir / "predictions", staged.labels_dir, out_dir / "evaluation",
                                        planned.plans.strata)
-    return DemoResult(
-        out_dir=out_dir, data_root=data_root, dataset=dataset.folder_name, inputs_dir=demo_data.root,
-        raw_dir=dataset.raw_dir, plans_path=planned.plans.path, model_dir=Path(trained.model_dir),
-        test_cases_dir=staged.images_dir.parent, predictions_dir=out_dir / "predictions",
-        evaluation_dir=evaluation.out_dir, metrics_path=evaluation.metrics_path, report_path=evaluation.report_path,
-        summaries=summarise_metrics(evaluation.metrics), budget=budget, stage_seconds=timer.seconds,
-    )
+        # inside the block: DatasetRef paths are resolved from the environment of the run
+        return DemoResult(
+            out_dir=out_dir, data_root=data_root, dataset=dataset.folder_name, inputs_dir=demo_data.root,
+            raw_dir=dataset.raw_dir, plans_path=planned.plans.path, model_dir=Path(trained.model_dir),
+            test_cases_dir=staged.images_dir.parent, predictions_dir=out_dir / "predictions",
+            evaluation_dir=evaluation.out_dir, metrics_path=evaluation.metrics_path, report_path=evaluation.report_path,
+            summaries=summarise_metrics(evaluation.metrics), budget=budget, stage_seconds=timer.seconds,
+        )
 
 
 class _StageTimer:

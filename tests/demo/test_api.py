@@ -58,6 +58,7 @@ def test_demo_runs_end_to_end_and_beats_chance(tmp_path: Path, monkeypatch: pyte
     assert rows["all"].image_dice == pytest.approx(image_dice)
     assert "| ultra-small (< 1 %) |" in "\n".join(result.summary_lines())
     assert result.data_root == (tmp_path / "demo" / "svseg_data").resolve()
+    assert result.raw_dir.is_relative_to(result.data_root) and result.raw_dir.is_dir()
 
 
 def test_rerun_removes_only_the_demo_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
