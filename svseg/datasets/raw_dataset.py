@@ -1,8 +1,8 @@
 """Listing the cases of an nnU-Net raw dataset folder the way nnU-Net itself finds them.
 
-nnU-Net cuts case ids from ``CASE_XXXX<ending>`` names in ``imagesTr``/``imagesTs`` and expects
+nnU-Net cuts case ids from ``CASE_NNNN<ending>`` names in ``imagesTr``/``imagesTs`` and expects
 ``labelsTr/CASE<ending>``; a dataset.json may instead list every case under a ``dataset`` key.
-Files that nnU-Net would silently skip or mis-read (wrong ending, no ``_XXXX`` channel index,
+Files that nnU-Net would silently skip or mis-read (wrong ending, no ``_NNNN`` channel index,
 a gap in the channel numbers) are reported as problems here.
 """
 
@@ -53,7 +53,7 @@ def list_raw_cases(folder: Path, content: dict[str, Any], subset: str, problems:
 
 
 def _group_channels(images_dir: Path, ending: str, problems: ProblemList) -> dict[str, dict[int, Path]]:
-    """case id -> channel index -> file, from ``CASE_XXXX<ending>`` names."""
+    """case id -> channel index -> file, from ``CASE_NNNN<ending>`` names."""
     pattern = re.compile(r"^(.+)_(\d{4})" + re.escape(ending) + r"$")
     channels: dict[str, dict[int, Path]] = {}
     for entry in visible_entries(images_dir):

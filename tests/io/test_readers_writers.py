@@ -106,7 +106,11 @@ def test_dicom_series_is_read_with_geometry(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "name", "message"),
-    [(b"not an image", "bad.png", "cannot be read"), (b"", "empty.nii.gz", "empty"), (b"x", "notes.txt", "unsupported")],
+    [
+        (b"not an image", "bad.png", "cannot be read"),
+        (b"", "empty.nii.gz", "empty"),
+        (b"x", "notes.txt", "unsupported"),
+    ],
 )
 def test_bad_files_name_the_file(tmp_path: Path, content: bytes, name: str, message: str) -> None:
     (tmp_path / name).write_bytes(content)
