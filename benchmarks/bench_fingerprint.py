@@ -109,7 +109,7 @@ def main() -> None:
                 times["nnunet"].append(time_extractor(dataset_id, DatasetFingerprintExtractor, args.processes))
                 times["svseg"].append(time_extractor(dataset_id, AreaRatioFingerprintExtractor, args.processes))
             nnunet, svseg = statistics.median(times["nnunet"]), statistics.median(times["svseg"])
-            cases = json.loads((raw / name / "dataset.json").read_text())["numTraining"]
+            cases = json.loads((raw / name / "dataset.json").read_text(encoding="utf-8"))["numTraining"]
             print(
                 f"{name}: {cases} cases, -np {args.processes}, median of {args.repeats}: "
                 f"nnU-Net {nnunet:.2f} s, svseg {svseg:.2f} s, ratio {svseg / nnunet:.2f}"

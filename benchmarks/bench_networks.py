@@ -167,7 +167,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     try:
         info["cpu"] = next(
             line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
             if line.startswith("model name")
         )
     except (OSError, StopIteration):

@@ -91,7 +91,7 @@ def plan_dataset(root: Path, size: int) -> tuple[dict, dict]:
         extract_fingerprint_dataset(990, num_processes=1, verbose=False, show_progress_bar=False)
         plan_experiment_dataset(990, overwrite_plans_name="benchPlans")
     preprocessed = root / "preprocessed" / "Dataset990_Bench"
-    return json.loads((preprocessed / "benchPlans.json").read_text()), dataset
+    return json.loads((preprocessed / "benchPlans.json").read_text(encoding="utf-8")), dataset
 
 
 def make_model(root: Path, plans: dict, dataset: dict, arch: str | None, tiny: bool) -> Path:
@@ -191,7 +191,7 @@ def _peak_rss_mb() -> float:
     """
     status = Path("/proc/self/status")
     if status.is_file():
-        for line in status.read_text().splitlines():
+        for line in status.read_text(encoding="utf-8").splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -241,8 +241,8 @@ def memory(root: Path, args: argparse.Namespace) -> None:
     plans_path = root / "preprocessed" / "Dataset990_Bench" / "benchPlans.json"
     if plans_path.is_file():
         plans, dataset = (
-            json.loads(plans_path.read_text()),
-            json.loads((root / "raw" / "Dataset990_Bench" / "dataset.json").read_text()),
+            json.loads(plans_path.read_text(encoding="utf-8")),
+            json.loads((root / "raw" / "Dataset990_Bench" / "dataset.json").read_text(encoding="utf-8")),
         )
     else:
         plans, dataset = plan_dataset(root, args.size)

@@ -40,7 +40,7 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
 
 def test_commands_stay_thin() -> None:
     """Each command only parses, calls and prints: keep its body short (style rule R5)."""
-    tree = ast.parse(CLI_SOURCE.read_text())
+    tree = ast.parse(CLI_SOURCE.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.endswith("_cmd"):
             body = node.body[1:] if ast.get_docstring(node) else node.body

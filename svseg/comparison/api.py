@@ -133,7 +133,7 @@ def _train(ref: DatasetRef, fold: int | str, arch: str, epochs: int | None, iter
     result = train(ref.folder_name, fold, arch=arch, epochs=epochs, iters_per_epoch=iters_per_epoch,
                    device=device, overwrite=overwrite)
     seconds = time.perf_counter() - started
-    recipe = json.loads((Path(result.model_dir) / "plans.json").read_text())["svseg"]["recipe"]
+    recipe = json.loads((Path(result.model_dir) / "plans.json").read_text(encoding="utf-8"))["svseg"]["recipe"]
     return _Trained(Path(result.model_dir), result.configuration, seconds, int(recipe["epochs"]),
                     int(recipe["iters_per_epoch"]))
 
@@ -171,8 +171,8 @@ def network_cost(model_dir: Path, configuration: str, ref: DatasetRef) -> tuple[
     from svseg.networks import count_macs, count_parameters
     from svseg.training.network_from_plans import build_network_from_plans
 
-    plans = json.loads((model_dir / "plans.json").read_text())
-    dataset_json = json.loads((model_dir / "dataset.json").read_text())
+    plans = json.loads((model_dir / "plans.json").read_text(encoding="utf-8"))
+    dataset_json = json.loads((model_dir / "dataset.json").read_text(encoding="utf-8"))
     channels, classes = len(dataset_json["channel_names"]), len(dataset_json["labels"])
     patch = tuple(int(side) for side in _configuration(plans, configuration)["patch_size"])
     with torch.device("meta"):

@@ -52,7 +52,7 @@ def held_out_case_ids(raw_dir: Path, preprocessed_dir: Path, fold: int | str) ->
     if str(fold) == "all" or not splits_path.is_file():
         raise SvsegError(f"{raw_dir}: no test split (labelsTs) and no validation split for fold {fold} "
                          f"({splits_path}); import with --test-fraction or train a numbered fold first")
-    splits = json.loads(splits_path.read_text())
+    splits = json.loads(splits_path.read_text(encoding="utf-8"))
     if not 0 <= int(fold) < len(splits):
         raise SvsegError(f"{splits_path}: fold {fold} does not exist ({len(splits)} folds)")
     return sorted(splits[int(fold)]["val"]), f"validation fold {fold}"
@@ -79,6 +79,6 @@ def stage_cases(raw_dir: Path, case_ids: list[str], source: str, target: Path) -
 def _file_ending(raw_dir: Path) -> str:
     dataset_json = raw_dir / "dataset.json"
     try:
-        return str(json.loads(dataset_json.read_text())["file_ending"])
+        return str(json.loads(dataset_json.read_text(encoding="utf-8"))["file_ending"])
     except (OSError, KeyError, json.JSONDecodeError) as exc:
         raise SvsegError(f"{dataset_json}: cannot read the dataset's file_ending ({exc})") from None

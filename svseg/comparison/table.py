@@ -41,7 +41,7 @@ def read_metrics(path: Path | str) -> dict[str, Any]:
     """Load a metrics.json written by ``svseg evaluate``; a missing or broken file is a user error."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SvsegError(f"{path}: no metrics file; run svseg evaluate first") from None
     except (OSError, json.JSONDecodeError) as exc:

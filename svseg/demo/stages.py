@@ -79,7 +79,7 @@ def calibrate_budget(plan_result: Any, device: str, seconds_left: float, num_tes
         return plan_training(0.0, 1.0, reserve_seconds=0.0, val_iters_per_epoch=plans.recipe.val_iters_per_epoch)
     configuration = plans.nnunet_configuration()
     patch = tuple(int(size) for size in configuration["patch_size"])
-    dataset_json = json.loads((plans.path.parent / "dataset.json").read_text())
+    dataset_json = json.loads((plans.path.parent / "dataset.json").read_text(encoding="utf-8"))
     channels, classes = len(dataset_json["channel_names"]), len(dataset_json["labels"])
     batch = plans.recipe.batch_size
     torch_device = resolve_device(device)

@@ -324,6 +324,6 @@ def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise SvsegError(f"{path}: not found; is {path.parent} a trained model folder?")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise SvsegError(f"{path}: not valid JSON ({exc})") from None

@@ -163,7 +163,7 @@ def check_raw_dataset(ref: DatasetRef) -> list[str]:
 
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise SvsegError(f"{path}: {what} is not valid JSON ({exc}); fix or delete it, or re-run with --clean"
                          ) from None
@@ -214,7 +214,7 @@ def _preprocess(ref: DatasetRef, plans: SvsegPlans, case_ids: list[str], process
 
 def _complete(marker: Path, key: dict[str, Any], data_dir: Path) -> bool:
     try:
-        recorded = json.loads(marker.read_text())
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
     if recorded != key:

@@ -107,7 +107,7 @@ def read_fingerprint(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise SvsegError(f"{path}: fingerprint is not valid JSON ({exc}); delete it or re-run with --clean") from None
     if not isinstance(data, dict):
@@ -149,7 +149,7 @@ class AreaRatioFingerprintExtractor(DatasetFingerprintExtractor):
         fingerprint[SECTION] = self._section(measured, transpose_forward)
         atomic_write_json(path, fingerprint)
         # Round-trip so callers see exactly what the file holds (JSON keys are strings).
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
 
     def _section_is_current(self, fingerprint: dict[str, Any], case_ids: list[str]) -> bool:
         section = fingerprint.get(SECTION)

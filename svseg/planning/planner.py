@@ -159,7 +159,7 @@ def _custom_configurations(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        old = json.loads(path.read_text())
+        old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise SvsegError(f"{path}: plans file is not valid JSON ({exc}); delete it or re-run with --clean") from None
     configurations = old.get("configurations", {}) if isinstance(old, dict) else {}

@@ -198,7 +198,7 @@ def load_plans(path: Path | str) -> SvsegPlans:
     if not path.is_file():
         raise SvsegError(f"{path}: plans file not found; run svseg plan-and-preprocess first")
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise SvsegError(f"{path}: plans file is not valid JSON ({exc})") from None
     return parse_plans(raw, path)

@@ -104,12 +104,12 @@ def load_preset(name_or_path: str | Path) -> Preset:
         path = Path(text_name)
         if not path.is_file():
             raise SvsegError(f"{path}: preset file not found")
-        source, where = path.read_text(), str(path)
+        source, where = path.read_text(encoding="utf-8"), str(path)
     else:
         resource = resources.files(_PACKAGE) / _FOLDER / f"{text_name}.json"
         if not resource.is_file():
             raise SvsegError(f"unknown preset {text_name!r}; shipped presets: {', '.join(list_presets())}")
-        source, where = resource.read_text(), f"preset {text_name}"
+        source, where = resource.read_text(encoding="utf-8"), f"preset {text_name}"
     try:
         data = json.loads(source)
     except json.JSONDecodeError as exc:

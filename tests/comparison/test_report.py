@@ -31,8 +31,8 @@ def test_markdown_has_one_column_per_architecture_and_cost_rows() -> None:
 def test_json_holds_the_same_numbers(tmp_path) -> None:
     rows = [_row("svanet_tiny", 0.5, 2.0), _row("unet", 0.4, 0.0)]
     markdown, data = write_comparison(tmp_path, rows, {"dataset": "Demo", "fold": 0})
-    assert markdown.read_text().startswith("Dataset `Demo`, fold 0")
-    saved = json.loads(data.read_text())
+    assert markdown.read_text(encoding="utf-8").startswith("Dataset `Demo`, fold 0")
+    saved = json.loads(data.read_text(encoding="utf-8"))
     assert [entry["arch"] for entry in saved["architectures"]] == ["svanet_tiny", "unet"]
     assert saved["architectures"][0]["metrics"]["small"]["object_dice"] == 0.5
     assert saved["architectures"][0]["slices_per_second"] == 4.0

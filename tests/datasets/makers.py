@@ -168,4 +168,4 @@ def tree_hashes(folder: Path) -> dict[str, str]:
 
 def read_json(path: Path) -> dict:
     """Parse a JSON file."""
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -243,7 +243,7 @@ def test_validate_reports_a_dataset_broken_after_import(tmp_path: Path) -> None:
     assert _import(source, "-n", "Broken").exit_code == 0
     folder = raw_root() / "Dataset001_Broken"
     write_png(folder / "labelsTr" / "case0.png", disk_mask((20, 24), 2))
-    content = json.loads((folder / "dataset.json").read_text())
+    content = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     content["numTraining"] = 5
     (folder / "dataset.json").write_text(json.dumps(content))
     result = runner.invoke(app, ["validate", "-d", "1"])

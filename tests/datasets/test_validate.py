@@ -20,7 +20,7 @@ def _messages(folder: Path) -> list[str]:
 
 
 def _edit_json(folder: Path, **changes) -> None:
-    content = json.loads((folder / "dataset.json").read_text())
+    content = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     content.update(changes)
     (folder / "dataset.json").write_text(json.dumps(content))
 

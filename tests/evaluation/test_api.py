@@ -19,7 +19,7 @@ def strict_json(path: Path) -> dict:
     def reject(constant: str) -> None:
         raise AssertionError(f"{path} holds {constant}")
 
-    return json.loads(path.read_text(), parse_constant=reject)
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
 
 
 def test_example_2_from_png_files(example_2_folders: tuple[Path, Path], tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_example_2_from_png_files(example_2_folders: tuple[Path, Path], tmp_path
     assert metrics["image"]["all"]["dice"] == pytest.approx(0.363636, abs=1e-6)
     assert metrics["object"]["all"]["detection"]["overlap"]["f1"] == pytest.approx(2 / 3, abs=1e-6)
     assert metrics["paper"]["ultra_small"]["mdice"] == pytest.approx(0.903533, abs=1e-6)
-    report = result.report_path.read_text()
+    report = result.report_path.read_text(encoding="utf-8")
     assert "## Object level (headline)" in report and "## Comparison with the SvANet paper" in report
     assert [row["stratum"] for row in result.summary_table()] == ["ultra_small", "small", "all"]
 
@@ -62,7 +62,7 @@ def test_image_block_equals_nnunet_per_case_means(tmp_path: Path) -> None:
     metrics = evaluate_folders(pred, gt, tmp_path / "out", labels={"a": 1, "b": 2}, num_workers=1, plots=False).metrics
     summary = tmp_path / "summary.json"
     compute_metrics_on_folder_simple(str(gt), str(pred), [1, 2], str(summary), num_processes=1)
-    nnunet = json.loads(summary.read_text())
+    nnunet = json.loads(summary.read_text(encoding="utf-8"))
     for label in ("1", "2"):
         ours = metrics["image"]["all"]["per_class"][label]
         assert ours["dice"] == pytest.approx(nnunet["mean"][label]["Dice"], abs=1e-9)

@@ -43,7 +43,7 @@ def test_evaluate_with_a_dataset_names_the_classes(example_2_folders: tuple[Path
     pred, gt = example_2_folders
     result = invoke(pred, gt, tmp_path / "out", "-d", "Tiny")
     assert result.exit_code == 0, result.output
-    assert '"1": "lesion"' in (tmp_path / "out" / "metrics.json").read_text()
+    assert '"1": "lesion"' in (tmp_path / "out" / "metrics.json").read_text(encoding="utf-8")
 
 
 def _missing_prediction(pred: Path, gt: Path) -> str:

@@ -64,7 +64,7 @@ def test_volume_block_equals_nnunet(volume_folders: tuple[Path, Path], volume_me
     pred, gt = volume_folders
     summary = tmp_path / "summary.json"
     compute_metrics_on_folder_simple(str(gt), str(pred), [1, 2], str(summary), num_processes=1)
-    nnunet = json.loads(summary.read_text())
+    nnunet = json.loads(summary.read_text(encoding="utf-8"))
     volume = volume_metrics["volume"]
     assert volume["n_volumes"] == 4
     for label in ("1", "2"):

@@ -33,8 +33,8 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, d
             extract_fingerprint_dataset(dataset_id, num_processes=1, verbose=False, show_progress_bar=False)
             plans, _ = plan_experiment_dataset(dataset_id, overwrite_plans_name="svsegPlans")
             folder = next((home / "preprocessed").glob(f"Dataset{dataset_id:03d}_*"))
-            plans = json.loads((folder / "svsegPlans.json").read_text())
-            result[key] = (plans, json.loads((folder / "dataset.json").read_text()))
+            plans = json.loads((folder / "svsegPlans.json").read_text(encoding="utf-8"))
+            result[key] = (plans, json.loads((folder / "dataset.json").read_text(encoding="utf-8")))
     return result
 
 

@@ -36,7 +36,7 @@ def _case(shape=(9, 47, 33)) -> tuple[np.ndarray, dict]:
 def _transposed_model_folder(results: Path, planned_entry: tuple[dict, dict]) -> Path:
     """A model whose plans put the y axis first, so its 2D slices are x-z planes."""
     folder = make_model_folder(results, planned_entry, seed=6)
-    plans = json.loads((folder / "plans.json").read_text())
+    plans = json.loads((folder / "plans.json").read_text(encoding="utf-8"))
     plans["transpose_forward"] = plans["transpose_backward"] = [1, 0, 2]
     plans["configurations"]["2d"]["spacing"] = [3.0, 0.8]
     plans["configurations"]["2d"]["patch_size"] = [8, 40]

@@ -47,7 +47,7 @@ def plan_fake_2d_dataset(
     from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
 
     ExperimentPlanner(987, 8).plan_experiment()
-    return json.loads((preprocessed / "nnUNetPlans.json").read_text())["configurations"]["2d"]
+    return json.loads((preprocessed / "nnUNetPlans.json").read_text(encoding="utf-8"))["configurations"]["2d"]
 
 
 @pytest.mark.parametrize(

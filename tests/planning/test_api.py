@@ -41,14 +41,14 @@ def test_png_dataset_end_to_end_and_idempotent(png_dataset: Path, isolated_data_
     data = folder / "svsegPlans_2d"
     assert sorted(p.name for p in data.glob("*.b2nd")) == sorted(
         [f"case{i}.b2nd" for i in range(4)] + [f"case{i}_seg.b2nd" for i in range(4)])
-    plans_text = (folder / "svsegPlans.json").read_text()
+    plans_text = (folder / "svsegPlans.json").read_text(encoding="utf-8")
     assert load_plans(folder / "svsegPlans.json").preset == "cpu_quick"
     fingerprint_mtime = (folder / "dataset_fingerprint.json").stat().st_mtime_ns
 
     again = _run("-d", "1", "--preset", "cpu_quick", "-np", "1")
     assert again.exit_code == 0, again.output
     assert "preprocessing: up to date" in again.output
-    assert (folder / "svsegPlans.json").read_text() == plans_text
+    assert (folder / "svsegPlans.json").read_text(encoding="utf-8") == plans_text
     assert (folder / "dataset_fingerprint.json").stat().st_mtime_ns == fingerprint_mtime
     assert _tree_digest(png_dataset) == raw_before  # the raw data is never touched
 
@@ -106,7 +106,7 @@ def test_corrupt_preprocessed_folder(png_dataset: Path, isolated_data_root: Path
 @pytest.mark.parametrize("problem", ["no_labels_key", "missing_label_file"])
 def test_broken_raw_dataset(png_dataset: Path, problem: str) -> None:
     if problem == "no_labels_key":
-        description = json.loads((png_dataset / "dataset.json").read_text())
+        description = json.loads((png_dataset / "dataset.json").read_text(encoding="utf-8"))
         del description["labels"]
         (png_dataset / "dataset.json").write_text(json.dumps(description))
         _assert_user_error(_run("-d", "Png"), "dataset.json: missing key(s) labels")

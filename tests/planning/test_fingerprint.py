@@ -38,7 +38,8 @@ def test_png_fingerprint_counts_the_half_and_five_percent_objects(png_dataset: P
     assert (lesion["area_mm2"]["min"], lesion["area_mm2"]["max"]) == (50, 500)  # PNG: 1 mm per pixel
     assert lesion["area_ratio"]["min"] == pytest.approx(0.005)
     assert section["cases"]["case0"]["classes"]["lesion"]["strata"]["ultra_small"] == {"objects": 1, "slices": 1}
-    on_disk = json.loads((preprocessed_root() / "Dataset001_Png" / "dataset_fingerprint.json").read_text())
+    fingerprint_file = preprocessed_root() / "Dataset001_Png" / "dataset_fingerprint.json"
+    on_disk = json.loads(fingerprint_file.read_text(encoding="utf-8"))
     assert on_disk == fingerprint
 
 

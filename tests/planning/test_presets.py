@@ -46,7 +46,7 @@ def test_quick_preset_is_tiny() -> None:
 
 
 def test_a_preset_file_by_path(tmp_path: Path) -> None:
-    data = json.loads((Path(__file__).resolve().parents[2] / "plans" / "cpu_quick.json").read_text())
+    data = json.loads((Path(__file__).resolve().parents[2] / "plans" / "cpu_quick.json").read_text(encoding="utf-8"))
     data["name"] = "mine"
     data["recipe"]["epochs"] = 7
     path = tmp_path / "mine.json"

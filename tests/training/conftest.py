@@ -114,7 +114,7 @@ def use_small_unet(plans_file: Path) -> None:
     """
     from svseg.networks import architecture_block
 
-    plans = json.loads(plans_file.read_text())
+    plans = json.loads(plans_file.read_text(encoding="utf-8"))
     configuration = plans["configurations"]["2d"]
     block = architecture_block("unet", configuration["patch_size"], configuration["spacing"], 1, 2)
     stages = block["arch_kwargs"]["n_stages"]

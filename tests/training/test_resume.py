@@ -42,7 +42,7 @@ def _kill_after_first_checkpoint(process: subprocess.Popen, latest: Path) -> Non
 
 def _first_epoch_of_log(log_file: Path) -> int:
     """The first ``<timestamp>: Epoch N`` line of an nnU-Net training log."""
-    match = re.search(r": Epoch (\d+)\s*$", log_file.read_text(), flags=re.MULTILINE)
+    match = re.search(r": Epoch (\d+)\s*$", log_file.read_text(encoding="utf-8"), flags=re.MULTILINE)
     assert match, f"no epoch in {log_file}"
     return int(match.group(1))
 

@@ -24,7 +24,8 @@ def test_recipe_and_batch_size_go_into_the_copy(data_root: Path) -> None:
     plans, dataset_json = _plans(data_root)
     original = copy.deepcopy(plans.raw)
     recipe = plans.recipe.with_overrides(epochs=7, batch_size=3)
-    raw, configuration = plans_for_run(plans, recipe, json.loads(dataset_json.read_text()), preset="paper")
+    dataset = json.loads(dataset_json.read_text(encoding="utf-8"))
+    raw, configuration = plans_for_run(plans, recipe, dataset, preset="paper")
     assert configuration == "2d"
     assert raw["svseg"]["recipe"]["epochs"] == 7 and raw["svseg"]["preset"] == "paper"
     assert raw["configurations"]["2d"]["batch_size"] == 3
@@ -34,7 +35,8 @@ def test_recipe_and_batch_size_go_into_the_copy(data_root: Path) -> None:
 
 def test_arch_adds_an_inheriting_configuration_nnunet_can_resolve(data_root: Path) -> None:
     plans, dataset_json = _plans(data_root)
-    raw, configuration = plans_for_run(plans, plans.recipe, json.loads(dataset_json.read_text()), arch="svanet_tiny")
+    dataset = json.loads(dataset_json.read_text(encoding="utf-8"))
+    raw, configuration = plans_for_run(plans, plans.recipe, dataset, arch="svanet_tiny")
     assert configuration == "2d_svanet_tiny" == training_configuration(plans, "svanet_tiny")
     block = raw["configurations"][configuration]
     assert block["inherits_from"] == "2d"
@@ -53,7 +55,7 @@ def test_arch_adds_an_inheriting_configuration_nnunet_can_resolve(data_root: Pat
 def test_unknown_arch_is_a_user_error(data_root: Path) -> None:
     plans, dataset_json = _plans(data_root)
     with pytest.raises(SvsegError, match="unknown architecture 'nonet'"):
-        plans_for_run(plans, plans.recipe, json.loads(dataset_json.read_text()), arch="nonet")
+        plans_for_run(plans, plans.recipe, json.loads(dataset_json.read_text(encoding="utf-8")), arch="nonet")
 
 
 def test_preset_replaces_the_recipe_and_overrides_go_on_top(data_root: Path) -> None:

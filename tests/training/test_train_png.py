@@ -46,11 +46,11 @@ def test_model_folder_has_nnunets_layout(trained: tuple[Path, TrainResult]) -> N
 
 def test_plans_copy_records_the_run(trained: tuple[Path, TrainResult]) -> None:
     _, result = trained
-    plans = json.loads((result.model_dir / "plans.json").read_text())
+    plans = json.loads((result.model_dir / "plans.json").read_text(encoding="utf-8"))
     assert plans["svseg"]["recipe"]["epochs"] == EPOCHS
     assert plans["svseg"]["recipe"]["iters_per_epoch"] == ITERATIONS
     assert plans["configurations"]["2d"]["batch_size"] == plans["svseg"]["recipe"]["batch_size"]
-    record = json.loads((result.fold_dir / "svseg_run.json").read_text())
+    record = json.loads((result.fold_dir / "svseg_run.json").read_text(encoding="utf-8"))
     assert record["plans"]["svseg"] == plans["svseg"] and record["configuration"] == "2d"
 
 
@@ -62,7 +62,7 @@ def test_checkpoint_is_nnunets_format_and_weights_only(trained: tuple[Path, Trai
     assert checkpoint["current_epoch"] == EPOCHS
     assert len(checkpoint["logging"]["train_losses"]) == EPOCHS
     assert tuple(checkpoint["inference_allowed_mirroring_axes"]) == (0, 1)
-    debug = json.loads((result.fold_dir / "debug.json").read_text())
+    debug = json.loads((result.fold_dir / "debug.json").read_text(encoding="utf-8"))
     assert debug["enable_deep_supervision"] == "True"  # nnU-Net's U-Net has auxiliary outputs
 
 
@@ -70,7 +70,7 @@ def test_model_learned_the_disks(trained: tuple[Path, TrainResult]) -> None:
     _, result = trained
     # chance level is about the foreground fraction (~5 %); the disks are easy
     assert result.metrics["foreground_dice"] > 0.6
-    metrics = json.loads((result.fold_dir / "validation" / "evaluation" / "metrics.json").read_text())
+    metrics = json.loads((result.fold_dir / "validation" / "evaluation" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["settings"]["n_cases"] == 2
     assert metrics["settings"]["thresholds"] == {"ultra_small": 0.01, "small": 0.1}
     assert any("validation Dice" in line for line in result.summary())
@@ -115,8 +115,8 @@ def test_a_resumed_trainer_continues_from_the_checkpoint_epoch(trained: tuple[Pa
     from svseg.training.job import TrainingJob, build_trainer
 
     home, result = trained
-    record = json.loads((result.fold_dir / "svseg_run.json").read_text())
-    dataset_json = json.loads((result.model_dir / "dataset.json").read_text())
+    record = json.loads((result.fold_dir / "svseg_run.json").read_text(encoding="utf-8"))
+    dataset_json = json.loads((result.model_dir / "dataset.json").read_text(encoding="utf-8"))
     job = TrainingJob(record["plans"], "2d", 0, dataset_json,
                       resume_checkpoint=str(result.fold_dir / "checkpoint_final.pth"))
     with root_switch(home):

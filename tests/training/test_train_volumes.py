@@ -25,6 +25,6 @@ def test_volumes_fold_all(data_root: Path) -> None:
     predicted = sitk.ReadImage(str(predictions[0]))
     assert predicted.GetSize() == reference.GetSize()
     assert predicted.GetSpacing() == reference.GetSpacing()
-    metrics = json.loads((result.fold_dir / "validation" / "evaluation" / "metrics.json").read_text())
+    metrics = json.loads((result.fold_dir / "validation" / "evaluation" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["settings"]["n_cases"] == 4 and "volume" in metrics
     assert result.metrics["n_cases"] == 4

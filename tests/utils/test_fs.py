@@ -18,7 +18,7 @@ from svseg.utils import fs
 def test_json_round_trip_and_no_leftovers(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "plans.json"
     fs.atomic_write_json(target, {"a": 1, "b": [1.5, 2]})
-    assert json.loads(target.read_text()) == {"a": 1, "b": [1.5, 2]}
+    assert json.loads(target.read_text(encoding="utf-8")) == {"a": 1, "b": [1.5, 2]}
     assert [p.name for p in target.parent.iterdir()] == ["plans.json"]
 
 
@@ -28,7 +28,7 @@ def test_error_inside_block_keeps_old_file(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), fs.atomic_path(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("writer crashed")
-    assert target.read_text() == "old"
+    assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
 
 
@@ -70,4 +70,4 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     with fs.atomic_directory(target) as tmp:
         (tmp / "a.txt").write_text("1")
-    assert (target / "a.txt").read_text() == "1"
+    assert (target / "a.txt").read_text(encoding="utf-8") == "1"
