@@ -86,7 +86,7 @@ def measure(arch: str, device_name: str, batch_size: int, warmup: int, iteration
         torch.set_num_threads(threads)
     ref = resolve_dataset(DATASET)
     plans = load_plans(plans_path(ref.preprocessed_dir))
-    dataset_json = json.loads((ref.preprocessed_dir / "dataset.json").read_text())
+    dataset_json = json.loads((ref.preprocessed_dir / "dataset.json").read_text(encoding="utf-8"))
     recipe = plans.recipe.with_overrides(batch_size=batch_size, epochs=1, iters_per_epoch=warmup + iterations)
     raw, configuration = plans_for_run(plans, recipe, dataset_json, arch=arch)
     with contextlib.redirect_stdout(io.StringIO()):

@@ -122,7 +122,7 @@ def _recorded_plans(fold_dir: Path, fallback: SvsegPlans) -> tuple[SvsegPlans, d
     path = fold_dir / RUN_RECORD
     if not path.is_file():
         return fallback, {}
-    record = json.loads(path.read_text())
+    record = json.loads(path.read_text(encoding="utf-8"))
     return parse_plans(record["plans"], path), record
 
 
@@ -130,7 +130,7 @@ def _read_dataset_json(preprocessed_dir: Path) -> dict[str, Any]:
     path = preprocessed_dir / "dataset.json"
     if not path.is_file():
         raise SvsegError(f"{path}: missing; run svseg plan-and-preprocess first")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def train(
@@ -213,11 +213,12 @@ def _train_fold(
     recipe = run_recipe(base.recipe, preset, overrides)
     run_plans, configuration = plans_for_run(base, recipe, dataset_json, arch, preset)
     job = _make_job(run_plans, configuration, fold, dataset_json, checkpoint, pretrained, record)
+    _check_launch(torch_device, num_gpus, recipe.batch_size)
     if overwrite:
         clear_fold_dir(fold_dir)
     if not job.validate_only:
         _write_record(fold_dir, job)
-    _launch(job, torch_device, num_gpus, recipe.batch_size)
+    _launch(job, torch_device, num_gpus)
     run = parse_plans(run_plans, fold_dir / RUN_RECORD)
     return _finish(model_dir, fold_dir, configuration, ref.preprocessed_dir, dataset_json, run)
 
@@ -278,18 +279,28 @@ def _write_record(fold_dir: Path, job: Any) -> None:
     atomic_write_json(fold_dir / RUN_RECORD, record)
 
 
-def _launch(job: Any, device: Any, num_gpus: int, batch_size: int) -> None:
+def _check_launch(device: Any, num_gpus: int, batch_size: int) -> None:
+    """Refuse an impossible multi-GPU set-up before anything is written."""
+    from svseg.training.ddp import check_ddp_request, check_single_node, torchrun_rank
+
+    placement = torchrun_rank()
+    if placement is not None and placement.world_size > 1:
+        check_single_node(placement)
+        check_ddp_request(device, placement.world_size, batch_size)
+    elif num_gpus > 1:
+        check_ddp_request(device, num_gpus, batch_size)
+
+
+def _launch(job: Any, device: Any, num_gpus: int) -> None:
     """Run the job here, in N spawned DDP workers, or as this torchrun process's rank."""
-    from svseg.training.ddp import check_ddp_request, run_torchrun_rank, spawn_ddp, torchrun_rank
+    from svseg.training.ddp import run_torchrun_rank, spawn_ddp, torchrun_rank
     from svseg.training.device import describe_device
     from svseg.training.job import run_job
 
     placement = torchrun_rank()
     if placement is not None and placement.world_size > 1:
-        check_ddp_request(device, placement.world_size, batch_size)
         run_torchrun_rank(job, placement)
     elif num_gpus > 1:
-        check_ddp_request(device, num_gpus, batch_size)
         spawn_ddp(job, num_gpus)
     else:
         log.info("training %s fold %s on %s", job.configuration, job.fold, describe_device(device))

@@ -23,7 +23,7 @@ def read_validation_summary(fold_dir: Path) -> dict[str, Any]:
     path = fold_dir / "validation" / "summary.json"
     if not path.is_file():
         return {}
-    summary = json.loads(path.read_text())
+    summary = json.loads(path.read_text(encoding="utf-8"))
     return {
         "foreground_dice": summary.get("foreground_mean", {}).get("Dice"),
         "dice_per_class": {label: values.get("Dice") for label, values in summary.get("mean", {}).items()},

@@ -70,6 +70,13 @@ def test_cuda_requested_without_a_gpu(data_root: Path) -> None:
     assert code == 2 and "no CUDA GPU" in output
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_multi_gpu_without_gpus(data_root: Path) -> None:
+    code, output = _invoke("-d", "Disks", "-f", "0", "--num-gpus", "2")
+    assert code == 2 and "needs CUDA GPUs" in output
+    assert _results_files(data_root) == []
+
+
 def test_finished_fold_is_not_retrained(data_root: Path) -> None:
     fold_dir = data_root / "results" / "Dataset811_Disks" / "SvsegTrainer__svsegPlans__2d" / "fold_0"
     fold_dir.mkdir(parents=True)
