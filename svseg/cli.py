@@ -103,38 +103,6 @@ def evaluate_cmd(
     stdout.print(f"report: {result.report_path}", highlight=False, soft_wrap=True)
 
 
-@app.command("train")
-def train_cmd(
-    dataset: str = typer.Option(..., "-d", "--dataset", help="Dataset name, id or folder name."),
-    fold: str = typer.Option(..., "-f", "--fold", help="Fold 0-4 of the 5-fold split, or 'all'."),
-    arch: str | None = typer.Option(None, "--arch", help="Train another registered network (configuration 2d_ARCH)."),
-    preset: str | None = typer.Option(None, "--preset", help="Use this preset's recipe instead of the plan's."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Override the recipe's epochs."),
-    iters_per_epoch: int | None = typer.Option(None, "--iters-per-epoch", help="Override iterations per epoch."),
-    lr: float | None = typer.Option(None, "--lr", help="Override the peak learning rate."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Override the batch size."),
-    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu | mps."),
-    num_gpus: int = typer.Option(1, "--num-gpus", help="GPUs for DDP on this machine (or launch with torchrun)."),
-    resume: bool = typer.Option(False, "--continue", help="Resume from the latest checkpoint (re-validate if done)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Delete this fold's results and train again."),
-    compile_net: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile (default: on CUDA)."),
-    pretrained: Path | None = typer.Option(None, "--pretrained", help="Encoder weights (enables encoder freezing)."),
-    num_workers: int | None = typer.Option(None, "--num-workers", help="Augmentation processes (default: auto)."),
-) -> None:
-    """Train one fold with the plan's recipe, then evaluate it on its held-out cases.
-
-    Example: svseg train -d ATLAS -f 0
-    """
-    from svseg.training.api import train
-
-    with user_errors_exit_2():
-        result = train(dataset, fold, arch=arch, preset=preset, epochs=epochs, iters_per_epoch=iters_per_epoch,
-                       lr=lr, batch_size=batch_size, device=device, num_gpus=num_gpus, resume=resume,
-                       overwrite=overwrite, compile=compile_net, pretrained=pretrained, num_workers=num_workers)
-    for line in result.summary():
-        stdout.print(line, highlight=False, soft_wrap=True)
-
-
 @app.command("import")
 def import_cmd(
     source: Path = typer.Option(..., "-i", "--input", help="Folder to import (images/ + labels/, MSD task, ...)."),
@@ -204,6 +172,38 @@ def predict_cmd(
                          [*(folds or []), *extra_folds] or None, arch, device, tta, save_probabilities, overwrite,
                          checkpoint, batch_size)
     stdout.print(result.summary(), highlight=False, soft_wrap=True)
+
+
+@app.command("train")
+def train_cmd(
+    dataset: str = typer.Option(..., "-d", "--dataset", help="Dataset name, id or folder name."),
+    fold: str = typer.Option(..., "-f", "--fold", help="Fold 0-4 of the 5-fold split, or 'all'."),
+    arch: str | None = typer.Option(None, "--arch", help="Train another registered network (configuration 2d_ARCH)."),
+    preset: str | None = typer.Option(None, "--preset", help="Use this preset's recipe instead of the plan's."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Override the recipe's epochs."),
+    iters_per_epoch: int | None = typer.Option(None, "--iters-per-epoch", help="Override iterations per epoch."),
+    lr: float | None = typer.Option(None, "--lr", help="Override the peak learning rate."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Override the batch size."),
+    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu | mps."),
+    num_gpus: int = typer.Option(1, "--num-gpus", help="GPUs for DDP on this machine (or launch with torchrun)."),
+    resume: bool = typer.Option(False, "--continue", help="Resume from the latest checkpoint (re-validate if done)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete this fold's results and train again."),
+    compile_net: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile (default: on CUDA)."),
+    pretrained: Path | None = typer.Option(None, "--pretrained", help="Encoder weights (enables encoder freezing)."),
+    num_workers: int | None = typer.Option(None, "--num-workers", help="Augmentation processes (default: auto)."),
+) -> None:
+    """Train one fold with the plan's recipe, then evaluate it on its held-out cases.
+
+    Example: svseg train -d ATLAS -f 0
+    """
+    from svseg.training.api import train
+
+    with user_errors_exit_2():
+        result = train(dataset, fold, arch=arch, preset=preset, epochs=epochs, iters_per_epoch=iters_per_epoch,
+                       lr=lr, batch_size=batch_size, device=device, num_gpus=num_gpus, resume=resume,
+                       overwrite=overwrite, compile=compile_net, pretrained=pretrained, num_workers=num_workers)
+    for line in result.summary():
+        stdout.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command("plan-and-preprocess")
