@@ -49,7 +49,7 @@ def plan_training(
     reserve_seconds: float,
     fixed_training_seconds: float = 20.0,
     val_iters_per_epoch: int = 5,
-    overhead_factor: float = 1.4,
+    overhead_factor: float = 1.25,
     epoch_overhead_seconds: float = 2.0,
     target_epoch_seconds: float = 20.0,
     min_epochs: int = 2,
