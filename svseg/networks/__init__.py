@@ -3,7 +3,8 @@
 Use `create_network(name, input_channels, num_classes)` to build one and
 `architecture_block(name, patch_size, spacing, input_channels, num_classes)` to write it into an
 nnU-Net plans file; `check_architecture_block` is the gate for plans read from disk. Registered:
-`svanet` (paper), `svanet_tiny`, `sosegformer_like`, `unet` (nnU-Net's PlainConvUNet).
+`svanet` (paper), `svanet_tiny`, `sosegformer_like`, `unet` (nnU-Net's PlainConvUNet),
+`sts_net` (STS-Net, paper), `sts_net_tiny`.
 Shared parts live in `svseg.networks.blocks`; see docs/architecture.md. Importing the network
 family modules (`nnunet_unet`, `svanet`) runs their `@register_network` decorators.
 """
@@ -22,10 +23,12 @@ from svseg.networks.registry import (
     register_network,
     registered_class_paths,
 )
+from svseg.networks.sts_net import STSNet
 from svseg.networks.svanet import SvANet
 
 __all__ = [
     "NetworkEntry",
+    "STSNet",
     "SvANet",
     "architecture_block",
     "check_architecture_block",

@@ -6,7 +6,9 @@ Keys are matched by name (the encoder uses torchvision's attribute names); the c
 is ignored. A first conv with 3 input channels is adapted to other channel counts: summed over RGB
 for 1 channel (a grey image fed as R = G = B gives exactly the same activations), otherwise tiled
 and rescaled by 3 / C so the expected response to a constant image is unchanged. Anything else that
-does not fit is a user error with one clear line.
+does not fit is a user error with one clear line. The same loader fills a ResNeXt encoder
+(STS-Net) from torchvision's `resnext50_32x4d` file, and skips the BatchNorm running statistics
+for norm layers that keep none (InstanceNorm), whose affine weights still load.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from svseg.errors import SvsegError
 
 _WRAPPER_KEYS = ("state_dict", "model")
 _OPTIONAL_SUFFIX = "num_batches_tracked"
+_RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def adapt_first_conv(weight: torch.Tensor, input_channels: int) -> torch.Tensor:
@@ -59,8 +62,12 @@ def load_resnet_weights(encoder: nn.Module, path: Path | str, first_conv: str = 
     Raises SvsegError naming the file when keys are missing or unexpected or shapes differ (for
     example a width multiplier or depths other than ResNet-50's).
     """
-    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
     expected = encoder.state_dict()
+    state = {
+        k: v
+        for k, v in read_state_dict(path).items()
+        if not k.startswith("fc.") and (k in expected or not k.endswith(_RUNNING_STATS))
+    }
     if first_conv in state and first_conv in expected and state[first_conv].ndim == 4:
         wanted = expected[first_conv].shape[1]
         if state[first_conv].shape[1] == 3 and wanted != 3:
@@ -82,6 +89,7 @@ def load_resnet_weights(encoder: nn.Module, path: Path | str, first_conv: str = 
     if problems:
         raise SvsegError(
             f"{path}: does not fit the ResNet encoder: {'; '.join(problems)}; "
-            "expected torchvision's resnet50 state dict and an encoder built with width 1 and depths (3, 4, 6, 3)"
+            f"expected torchvision's {getattr(encoder, 'reference_name', 'resnet50')} state dict and an encoder "
+            "built with width 1 and depths (3, 4, 6, 3)"
         )
     encoder.load_state_dict(state, strict=False)

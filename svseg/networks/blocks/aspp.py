@@ -4,6 +4,8 @@ Official `ASPP` (`heads/module/deeplabModules.py`; svanet.md §8): a 1x1 branch,
 branches, an image-pooling branch, concatenation, 1x1 projection and Dropout2d. SvANet applies the
 rates 12/24/36 at output stride 32, where on small maps the large-rate convs only see their centre
 tap; they are kept as full 3x3 convs so that parameters and MACs match the official model.
+STS-Net's DeepLabV3 (smp) uses the same layout with 256 channels and element-wise Dropout(0.5)
+(`spatial_dropout=False`) instead of SvANet's channel-wise Dropout2d.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class ASPP(nn.Module):
         rates: Sequence[int] = (12, 24, 36),
         dropout: float = 0.1,
         bn_eps: float = OFFICIAL_BN_EPS,
+        spatial_dropout: bool = True,
     ) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
@@ -38,7 +41,7 @@ class ASPP(nn.Module):
         )
         self.pool_proj = ConvNormAct(in_channels, out_channels, 1, bn_eps=bn_eps)
         self.project = ConvNormAct(out_channels * (len(rates) + 2), out_channels, 1, bn_eps=bn_eps)
-        self.dropout = nn.Dropout2d(dropout)
+        self.dropout = nn.Dropout2d(dropout) if spatial_dropout else nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [branch(x) for branch in self.branches]
