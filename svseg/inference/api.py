@@ -92,7 +92,8 @@ def predict(
 ) -> PredictResult:
     """Predict a mask for every input with a trained svseg (or nnU-Net) model.
 
-    `inputs` is a folder or a list of files / DICOM series folders with any names. The model is
+    `inputs` is a folder or a list of files / DICOM series folders with any names; a folder named
+    the nnU-Net way (``CASE_0000.nii.gz`` ...) is read as nnU-Net's cases (docs/prediction.md). The model is
     `model_dir`, or the trained model of `dataset` (``--arch`` picks ``2d_<arch>``), or the only
     trained model under the results root. `folds` (default: every fold with the checkpoint) are
     ensembled by averaging their logits. `tta` None means on for GPU/MPS, off for CPU.
@@ -110,7 +111,8 @@ def predict(
     folder = select_model(results_root(), dataset_dir, model_dir, arch, checkpoint)
     fold_names = resolve_folds(folder, folds, checkpoint)
     convention = convention_for_reader(model_reader_class(folder))
-    cases = list_cases(inputs, Path(output_dir))
+    channel_names = model_channel_names(folder)
+    cases = list_cases(inputs, Path(output_dir), len(channel_names))
     if save_probabilities:
         _check_unique_probabilities(cases)
     todo = [c for c in cases if overwrite or not all(p.exists() for p in output_paths(c, save_probabilities))]
@@ -118,7 +120,6 @@ def predict(
     if result.skipped:
         log.info("skipping %d existing mask(s) in %s (use --overwrite to predict them again)",
                  len(result.skipped), output_dir)
-    channel_names = model_channel_names(folder)
     for case in todo:
         check_channels(case, probe_channels(case), len(channel_names), channel_names)
     if todo:

@@ -11,6 +11,10 @@ preprocessing (normalisation, resampling) sees exactly what it saw in training:
   ``(c, z, y, x)`` with SimpleITK's spacing reversed to z-y-x; a 2D image becomes
   ``(c, 1, H, W)`` with spacing ``(999 * max(sx, sy), sy, sx)`` as SimpleITKIO does.
 
+A folder named the nnU-Net way (``CASE_0000.<ending>``, ``CASE_0001.<ending>``) is read as
+nnU-Net's cases: one case per ``CASE``, its files stacked as channels, its mask ``CASE.<ending>``
+(:mod:`svseg.inference.channel_files`). Any other input is one case per file or DICOM series.
+
 Before any work starts every input is checked (readable, channel count), so a bad file fails
 the run before a single mask is written.
 """
@@ -18,12 +22,13 @@ the run before a single mask is written.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from svseg.errors import SvsegError
+from svseg.inference.channel_files import describe_case, group_channel_files
 from svseg.io import Image, file_ending, read_image, stem_of
 from svseg.io.formats import is_volume_ending
 
@@ -42,10 +47,20 @@ VOLUME = "volume"
 
 @dataclass(frozen=True)
 class Case:
-    """One input (a file or a DICOM series folder) and the mask file it will produce."""
+    """One input (a file, a DICOM series folder, or nnU-Net channel files) and the mask it will produce.
+
+    `channel_files` holds the files of a case read the nnU-Net way in channel order (``_0000``
+    first, which is also `source` and gives the mask its geometry); it is empty otherwise.
+    """
 
     source: Path
     output: Path
+    channel_files: tuple[Path, ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The files read for this case, in channel order."""
+        return self.channel_files or (self.source,)
 
     @property
     def is_dicom(self) -> bool:
@@ -53,13 +68,16 @@ class Case:
         return self.source.is_dir()
 
 
-def list_cases(inputs: Path | list[Path], output_dir: Path) -> list[Case]:
+def list_cases(inputs: Path | list[Path], output_dir: Path, num_channels: int = 1) -> list[Case]:
     """Expand a folder or a list of paths into cases with their output paths.
 
     A folder contributes its supported files and its sub-folders that hold a DICOM series;
     other files are skipped with a warning. A folder with no images but a DICOM series is one
-    case. Raises SvsegError for empty inputs, missing files, outputs that would land in the
-    input folder, and two inputs that would write the same mask.
+    case. A folder named the nnU-Net way is grouped into cases (`num_channels`, the model's
+    input channels, tells a numbered series from one case; see :mod:`channel_files`); files
+    given one by one always keep their names. Raises SvsegError for empty inputs, missing
+    files, outputs that would land in the input folder, and two inputs that would write the
+    same mask.
     """
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
@@ -77,7 +95,11 @@ def list_cases(inputs: Path | list[Path], output_dir: Path) -> list[Case]:
         input_folders = {p.resolve().parent if p.is_file() else p.resolve() for p in sources}
     if output_dir.resolve() in input_folders:
         raise SvsegError(f"{output_dir}: output folder is the input folder; choose a separate folder for masks")
-    cases = [Case(source, output_dir / output_name(source)) for source in sources]
+    groups = group_channel_files(sources, num_channels) if isinstance(inputs, Path) and inputs.is_dir() else None
+    if groups is not None:
+        cases = [_grouped_case(name, files, output_dir) for name, files in groups.items()]
+    else:
+        cases = [Case(source, output_dir / output_name(source)) for source in sources]
     _check_unique_outputs(cases)
     return cases
 
@@ -87,6 +109,13 @@ def output_name(source: Path) -> str:
     if source.is_dir():
         return source.name + DICOM_OUTPUT_ENDING
     return stem_of(source) + _OUTPUT_ENDING[file_ending(source)]
+
+
+def _grouped_case(name_and_ending: str, files: list[Path], output_dir: Path) -> Case:
+    """A case of nnU-Net channel files; its mask is ``CASE`` plus the output ending of its format."""
+    ending = file_ending(files[0])
+    output = output_dir / (name_and_ending[: -len(ending)] + _OUTPUT_ENDING[ending])
+    return Case(files[0], output, tuple(files))
 
 
 def _expand_folder(folder: Path) -> list[Path]:
@@ -151,18 +180,38 @@ def probe_channels(case: Case) -> int:
 
     Volumes and DICOM series are checked through their headers only (a 400-slice CT is read
     once, when it is predicted); 2D images are small and are decoded fully, which also catches
-    truncated files.
+    truncated files. A multi-file case counts the channels of all its files, which must share
+    size and spacing (as nnU-Net's readers demand).
     """
-    source = case.source
     if case.is_dicom:
-        return _probe_dicom(source)
-    ending = file_ending(source)
-    if is_volume_ending(ending):
-        return _probe_sitk(source)
-    return read_image(source).num_channels
+        return _probe_dicom(case.source)
+    headers = [_probe_file(path) for path in case.files]
+    first = headers[0]
+    for path, header in zip(case.files[1:], headers[1:], strict=True):
+        if header.size != first.size:
+            raise SvsegError(f"{path}: size {header.size} differs from {case.source.name} {first.size} "
+                             "(a case's channel files must match)")
+        if not np.allclose(header.spacing, first.spacing, rtol=1e-4, atol=1e-6):
+            raise SvsegError(f"{path}: spacing {header.spacing} differs from {case.source.name} {first.spacing} "
+                             "(a case's channel files must match)")
+    return sum(header.channels for header in headers)
 
 
-def _probe_sitk(path: Path) -> int:
+@dataclass(frozen=True)
+class _Header:
+    channels: int
+    size: tuple[int, ...]
+    spacing: tuple[float, ...]
+
+
+def _probe_file(path: Path) -> _Header:
+    if is_volume_ending(file_ending(path)):
+        return _probe_sitk(path)
+    image = read_image(path)
+    return _Header(image.num_channels, image.spatial_shape, tuple(image.spacing))
+
+
+def _probe_sitk(path: Path) -> _Header:
     import SimpleITK as sitk
 
     if path.stat().st_size == 0:
@@ -176,7 +225,7 @@ def _probe_sitk(path: Path) -> int:
         raise SvsegError(f"{path}: cannot be read ({message.strip()[:200]})") from None
     if reader.GetDimension() not in (2, 3):
         raise SvsegError(f"{path}: {reader.GetDimension()}D images are not supported (2D or 3D only)")
-    return int(reader.GetNumberOfComponents())
+    return _Header(int(reader.GetNumberOfComponents()), tuple(reader.GetSize()), tuple(reader.GetSpacing()))
 
 
 def _probe_dicom(folder: Path) -> int:
@@ -186,21 +235,38 @@ def _probe_dicom(folder: Path) -> int:
     if not series:
         raise SvsegError(f"{folder}: no DICOM series found in this folder")
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0])
-    return _probe_sitk(Path(files[0]))
+    return _probe_sitk(Path(files[0])).channels
 
 
 def check_channels(case: Case, found: int, expected: int, channel_names: list[str]) -> None:
-    """Fail with the file named when the input's channel count differs from the model's."""
+    """Fail with the file (and the case, for channel files) named when the channel count differs from the model's."""
     if found != expected:
-        kinds = {1: "grey", 3: "RGB", 4: "RGBA"}
+        kinds = {1: "grey", 3: "RGB", 4: "RGBA"} if len(case.files) == 1 else {}
         described = f"{found} channel{'s' if found != 1 else ''}" + (f" ({kinds[found]})" if found in kinds else "")
-        raise SvsegError(f"{case.source}: has {described}, but the model expects {expected} "
+        named = describe_case(case.channel_files) if case.channel_files else str(case.source)
+        raise SvsegError(f"{named}: has {described}, but the model expects {expected} "
                          f"({', '.join(channel_names)})")
 
 
 def read_case(case: Case) -> Image:
-    """Read the case's pixels and geometry with svseg's readers."""
-    return read_image(case.source)
+    """Read the case's pixels and geometry with svseg's readers; channel files are stacked in order.
+
+    The geometry is the first file's; nnU-Net's reader only warns when the files' origins or
+    directions differ, and so does svseg.
+    """
+    images = [read_image(path) for path in case.files]
+    if len(images) == 1:
+        return images[0]
+    first = images[0]
+    for path, image in zip(case.files[1:], images[1:], strict=True):
+        if image.spatial_shape != first.spatial_shape:  # probed before, unless a file changed since
+            raise SvsegError(f"{path}: size {image.spatial_shape} differs from {case.source.name} "
+                             f"{first.spatial_shape}")
+        if first.geometry_matches(image):
+            log.warning("%s: %s differ from %s; the mask takes the geometry of %s", path,
+                        ", ".join(first.geometry_matches(image)), case.source.name, case.source.name)
+    channels = [image.array if image.num_channels > 1 else image.array[..., None] for image in images]
+    return replace(first, array=np.concatenate(channels, axis=-1), palette=None)
 
 
 def to_nnunet_array(image: Image, convention: str) -> tuple[np.ndarray, dict]:
