@@ -4,13 +4,15 @@ Use `create_network(name, input_channels, num_classes)` to build one and
 `architecture_block(name, patch_size, spacing, input_channels, num_classes)` to write it into an
 nnU-Net plans file; `check_architecture_block` is the gate for plans read from disk. Registered:
 `svanet` (paper), `svanet_tiny`, `sosegformer_like`, `unet` (nnU-Net's PlainConvUNet),
-`sts_net` (STS-Net, paper), `sts_net_tiny`.
+`sts_net` (STS-Net, paper), `sts_net_tiny`, `m2snet` (subtraction decoder, plain or Res2Net-50
+encoder), `m2snet_tiny`.
 Shared parts live in `svseg.networks.blocks`; see docs/architecture.md. Importing the network
-family modules (`nnunet_unet`, `svanet`) runs their `@register_network` decorators.
+family modules (`m2snet`, `nnunet_unet`, `svanet`) runs their `@register_network` decorators.
 """
 
-from svseg.networks import nnunet_unet, svanet
+from svseg.networks import m2snet, nnunet_unet, svanet
 from svseg.networks.complexity import count_macs, count_parameters
+from svseg.networks.m2snet import M2SNet
 from svseg.networks.registry import (
     NetworkEntry,
     architecture_block,
@@ -27,6 +29,7 @@ from svseg.networks.sts_net import STSNet
 from svseg.networks.svanet import SvANet
 
 __all__ = [
+    "M2SNet",
     "NetworkEntry",
     "STSNet",
     "SvANet",
@@ -37,6 +40,7 @@ __all__ = [
     "create_network",
     "is_network",
     "list_networks",
+    "m2snet",
     "network_entry",
     "network_supports_deep_supervision",
     "nnunet_unet",
