@@ -79,6 +79,7 @@ def evaluate_cmd(
     workers: int | None = typer.Option(None, "-j", "--num-workers", help="Parallel cases (default: CPU count)."),
     slice_step: int = typer.Option(1, "--slice-step", help="Keep every k-th slice of volumes (plus the last)."),
     paper_grid: int | None = typer.Option(None, "--paper-grid", help="Resize to N x N for the paper block only."),
+    thresholds: str = typer.Option("0.01,0.1", "--thresholds", help="Ultra-small,small limits (area fractions)."),
 ) -> None:
     """Score masks against references, split by object area ratio (< 1 %, < 10 %, all).
 
@@ -90,9 +91,10 @@ def evaluate_cmd(
     from svseg.evaluation import dataset_labels, evaluate_folders
 
     with user_errors_exit_2():
+        limits = _parse_thresholds(thresholds)
         labels = dataset_labels(dataset) if dataset else None
-        result = evaluate_folders(pred, gt, out, labels, num_workers=workers, chill=chill, slice_step=slice_step,
-                                  paper_grid=paper_grid)
+        result = evaluate_folders(pred, gt, out, labels, limits, num_workers=workers, chill=chill,
+                                  slice_step=slice_step, paper_grid=paper_grid)
     rows = result.summary_table()
     table = Table(*rows[0], box=SIMPLE, pad_edge=False, collapse_padding=True,
                   title="object level (image Dice for comparison)")
@@ -101,6 +103,18 @@ def evaluate_cmd(
         table.add_row(*row.values())
     stdout.print(table)
     stdout.print(f"report: {result.report_path}", highlight=False, soft_wrap=True)
+
+
+def _parse_thresholds(text: str) -> tuple[float, float]:
+    """``--thresholds 0.01,0.1``: ultra-small and small limits as fractions of the image area."""
+    try:
+        ultra, small = (float(part) for part in text.split(","))
+    except ValueError:
+        ultra = small = float("nan")
+    if not 0 < ultra < small < 1:
+        raise SvsegError(f"--thresholds {text!r}: need ULTRA,SMALL as fractions of the image area with "
+                         "0 < ULTRA < SMALL < 1, e.g. 0.01,0.1 for 1 % and 10 %")
+    return ultra, small
 
 
 @app.command("import")

@@ -100,3 +100,32 @@ def test_geometry_mismatch_exits_2(tmp_path: Path) -> None:
     output = result.output.replace("\n", "")
     assert "vol.nii.gz" in output and "geometry mismatch" in output
     assert not (tmp_path / "out").exists()
+
+
+def test_thresholds_set_the_strata_and_are_recorded(example_2_folders: tuple[Path, Path], tmp_path: Path) -> None:
+    import json
+
+    pred, gt = example_2_folders  # case A's reference object: 30 px of 100 x 100, area ratio 0.003
+    counts = {}
+    for name, extra in (("default", ()), ("custom", ("--thresholds", "0.001,0.01"))):
+        result = invoke(pred, gt, tmp_path / name, *extra)
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text(encoding="utf-8"))
+        counts[name] = {s: metrics["object"][s]["n_objects"] for s in ("ultra_small", "small", "all")}
+        counts[name]["recorded"] = metrics["settings"]["thresholds"]
+    assert counts["default"] == {"ultra_small": 1, "small": 1, "all": 1,
+                                 "recorded": {"ultra_small": 0.01, "small": 0.1}}
+    assert counts["custom"] == {"ultra_small": 0, "small": 1, "all": 1,
+                                "recorded": {"ultra_small": 0.001, "small": 0.01}}
+
+
+@pytest.mark.parametrize("value", ["0.1,0.01", "0.05,0.05", "0,0.1", "0.01,1", "1,10", "0.01", "0.01,0.1,0.2",
+                                   "small,big", "nan,0.1"])
+def test_bad_thresholds_exit_2_with_one_line_and_write_nothing(example_2_folders: tuple[Path, Path],
+                                                               tmp_path: Path, value: str) -> None:
+    pred, gt = example_2_folders
+    result = invoke(pred, gt, tmp_path / "out", "--thresholds", value)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("svseg: error: --thresholds") and value in lines[0], result.output
+    assert not (tmp_path / "out").exists() and not (pred / "evaluation").exists()
