@@ -10,7 +10,7 @@ Shared parts live in `svseg.networks.blocks`; see docs/architecture.md. Importin
 family modules (`m2snet`, `nnunet_unet`, `svanet`) runs their `@register_network` decorators.
 """
 
-from svseg.networks import m2snet, nnunet_unet, svanet
+from svseg.networks import lsnet, m2snet, nnunet_unet, svanet
 from svseg.networks.complexity import count_macs, count_parameters
 from svseg.networks.m2snet import M2SNet
 from svseg.networks.registry import (
