@@ -197,6 +197,8 @@ def train_cmd(
     epochs: int | None = typer.Option(None, "--epochs", help="Override the recipe's epochs."),
     iters_per_epoch: int | None = typer.Option(None, "--iters-per-epoch", help="Override iterations per epoch."),
     lr: float | None = typer.Option(None, "--lr", help="Override the peak learning rate."),
+    loss: str | None = typer.Option(None, "--loss", help="Override the loss: ce | dice_ce | structure | "
+                                    "dice_ce_structure."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Override the batch size."),
     device: str = typer.Option("auto", "--device", help="auto | cuda | cpu | mps."),
     num_gpus: int = typer.Option(1, "--num-gpus", help="GPUs for DDP on this machine (or launch with torchrun)."),
@@ -215,7 +217,8 @@ def train_cmd(
     with user_errors_exit_2():
         result = train(dataset, fold, arch=arch, preset=preset, epochs=epochs, iters_per_epoch=iters_per_epoch,
                        lr=lr, batch_size=batch_size, device=device, num_gpus=num_gpus, resume=resume,
-                       overwrite=overwrite, compile=compile_net, pretrained=pretrained, num_workers=num_workers)
+                       overwrite=overwrite, compile=compile_net, pretrained=pretrained, num_workers=num_workers,
+                       loss=loss)
     for line in result.summary():
         stdout.print(line, highlight=False, soft_wrap=True)
 

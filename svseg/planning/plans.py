@@ -18,7 +18,7 @@ Layout of the section::
         "betas": [0.9, 0.999],
         "lr": 5e-4, "lr_schedule": "warmup_cosine" | "poly",
         "warmup_epochs": 5, "warmup_start_lr": 5e-5, "final_lr": 1e-6, "poly_exponent": 0.9,
-        "loss": "ce" | "dice_ce",
+        "loss": "ce" | "dice_ce" | "structure" | "dice_ce_structure",
         "epochs": 100, "iters_per_epoch": 250, "val_iters_per_epoch": 50,
         "batch_size": 4, "oversample_foreground": 0.33,
         "freeze_encoder_fraction": 0.1,
@@ -44,7 +44,7 @@ CONFIGURATION = "2d"
 
 _OPTIMIZERS = ("adamw", "sgd")
 _SCHEDULES = ("warmup_cosine", "poly", "constant")
-_LOSSES = ("ce", "dice_ce")
+_LOSSES = ("ce", "dice_ce", "structure", "dice_ce_structure")  # svseg.training.losses.LOSSES
 
 
 @dataclass(frozen=True)

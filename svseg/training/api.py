@@ -149,6 +149,7 @@ def train(
     compile: bool | None = None,
     pretrained: Path | None = None,
     num_workers: int | None = None,
+    loss: str | None = None,
 ) -> TrainResult:
     """Train one fold of a planned dataset and evaluate it on its held-out cases.
 
@@ -156,6 +157,7 @@ def train(
     `overwrite` deletes the fold folder first; without either, a finished fold is refused.
     `pretrained` loads encoder weights (which enables the recipe's encoder freezing).
     `num_workers` sets nnU-Net's augmentation processes (default: sized for this machine).
+    `loss` overrides the recipe's loss (svseg.training.losses.LOSSES), like `lr` its learning rate.
     """
     from svseg.training.device import scoped_settings
 
@@ -170,7 +172,8 @@ def train(
         raise SvsegError(f"{pretrained}: pretrained weights file not found (svseg never downloads weights)")
     if overwrite and not _is_main_process():
         raise SvsegError("--overwrite under torchrun would race between ranks; delete the fold folder first")
-    overrides = {"epochs": epochs, "iters_per_epoch": iters_per_epoch, "lr": lr, "batch_size": batch_size}
+    overrides = {"epochs": epochs, "iters_per_epoch": iters_per_epoch, "lr": lr, "batch_size": batch_size,
+                 "loss": loss}
     with scoped_settings():
         return _train_fold(dataset, fold_value, arch, preset, overrides, device, num_gpus, resume, overwrite, compile,
                            pretrained, num_workers)
