@@ -67,7 +67,7 @@ def import_dataset(
         if label_names or channel_names or test_fraction or test_split or unlabelled_as_test:
             raise SvsegError(f"{layout.root}: is already an nnU-Net dataset; label, channel and test options "
                              "do not apply (it is imported as is)")
-        return import_raw_dataset(layout.root, name, dataset_id)
+        return _warn_few_training_cases(import_raw_dataset(layout.root, name, dataset_id))
     target = claim_target(name, dataset_id)
     problems = ProblemList()
     cases, declared_labels, declared_channels = _collect_cases(layout, problems, label_names, unlabelled_as_test)
@@ -82,7 +82,20 @@ def import_dataset(
     if not plan.is_identity:
         log.info("mask values mapped to consecutive labels: %s", plan.describe_changes())
     channels = _channel_names(layout, scanned, channel_names or declared_channels)
-    return _write_dataset(layout, target, scanned, plan, channels)
+    return _warn_few_training_cases(_write_dataset(layout, target, scanned, plan, channels))
+
+
+def _warn_few_training_cases(result: ImportResult) -> ImportResult:
+    """Warn (the import stands) when nnU-Net's 5-fold split cannot be made: only ``-f all`` would train."""
+    from svseg.training.splits import NNUNET_FOLDS, SPLITS_FILE
+
+    if result.num_training < NNUNET_FOLDS:
+        held_out = f" ({result.num_test} more held out as test cases)" if result.num_test else ""
+        log.warning("%s: only %d training case%s%s; nnU-Net's %d-fold cross-validation needs at least %d, so "
+                    "train with `svseg train -f all`, add cases, or write your own %s after planning",
+                    result.ref.folder_name, result.num_training, "" if result.num_training == 1 else "s", held_out,
+                    NNUNET_FOLDS, NNUNET_FOLDS, SPLITS_FILE)
+    return result
 
 
 def _collect_cases(

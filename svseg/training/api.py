@@ -197,6 +197,7 @@ def _train_fold(
     from svseg.paths import export_nnunet_environment, resolve_dataset
     from svseg.training.device import configure_compile, configure_threads, configure_workers, resolve_device
     from svseg.training.run_plans import model_folder_name, plans_for_run, training_configuration
+    from svseg.training.splits import check_fold_split
 
     export_nnunet_environment()
     torch_device = resolve_device(device)
@@ -215,6 +216,7 @@ def _train_fold(
     base, record = _recorded_plans(fold_dir, plans) if checkpoint is not None else (plans, {})
     recipe = run_recipe(base.recipe, preset, overrides)
     run_plans, configuration = plans_for_run(base, recipe, dataset_json, arch, preset)
+    check_fold_split(ref.folder_name, ref.preprocessed_dir, run_plans, configuration, fold)  # before any write
     job = _make_job(run_plans, configuration, fold, dataset_json, checkpoint, pretrained, record)
     _check_launch(torch_device, num_gpus, recipe.batch_size)
     if overwrite:
