@@ -203,3 +203,30 @@ def test_architecture_block_builds_the_same_network_through_nnunet() -> None:
     x = torch.randn(1, 2, 64, 96)
     with torch.no_grad():
         torch.testing.assert_close(planned(x), direct(x))
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_bf16_autocast_is_finite_and_close_to_float32(train: bool) -> None:
+    model = create_network("sts_net_tiny", 3, 2).train(train)
+    x = torch.randn(2, 3, 32, 48)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(x)
+    assert torch.isfinite(logits).all()
+    logits.float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    if not train:
+        with torch.no_grad():
+            reference = model(x)
+        assert (logits.float() - reference).abs().max() <= 0.05 * reference.abs().max() + 1e-3
+
+
+@pytest.mark.slow
+def test_compiles_in_one_graph() -> None:
+    import torch._dynamo
+
+    model = create_network("sts_net_tiny", 3, 2)
+    for train in (False, True):
+        torch._dynamo.reset()
+        explanation = torch._dynamo.explain(model.train(train))(torch.randn(2, 3, 64, 64))
+        assert explanation.graph_break_count == 0, explanation.break_reasons
+        assert explanation.graph_count == 1
