@@ -144,3 +144,36 @@ def test_pretrained_res2net_weights_load_from_a_local_file(tmp_path: Path) -> No
         create_network("m2snet", 3, 2, encoder="res2net50", pretrained=bad)
     with pytest.raises(SvsegError, match="encoder='res2net50'"):
         create_network("m2snet", 3, 2, pretrained=path)
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_bottle2neck_runs_the_hierarchical_split_chain(first: bool) -> None:
+    from torch.nn import functional as F
+
+    from svseg.networks.blocks.res2net import Bottle2neck
+
+    block = Bottle2neck(64, 16, stride=2 if first else 1, first=first).double().eval()
+    assert block.width == 6 and len(block.convs) == 3  # floor(16 * 26 / 64), scale 4
+    x = torch.randn(1, 64, 8, 8, dtype=torch.float64)
+
+    def bn(module: torch.nn.BatchNorm2d, t: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(t, module.running_mean, module.running_var, module.weight, module.bias, False, 0.0,
+                            module.eps)
+
+    stride = 2 if first else 1
+    reduced = F.relu(bn(block.bn1, F.conv2d(x, block.conv1.weight)))
+    groups = [reduced[:, 6 * i : 6 * (i + 1)] for i in range(4)]
+    outs = []
+    for i in range(3):
+        inp = groups[i] if first or i == 0 else groups[i] + outs[-1]
+        outs.append(F.relu(bn(block.bns[i], F.conv2d(inp, block.convs[i].weight, stride=stride, padding=1))))
+    outs.append(F.avg_pool2d(groups[3], 3, stride, 1) if first else groups[3])
+    main = bn(block.bn3, F.conv2d(torch.cat(outs, 1), block.conv3.weight))
+    if first:  # v1b shortcut: average pooling, then a 1x1 conv + BN
+        pooled = F.avg_pool2d(x, stride, stride, ceil_mode=True, count_include_pad=False)
+        shortcut = bn(block.downsample[2], F.conv2d(pooled, block.downsample[1].weight))
+    else:
+        assert block.downsample is None
+        shortcut = x
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), F.relu(main + shortcut))
