@@ -5,7 +5,8 @@ command-line overrides), decides what happens to an existing fold folder (refuse
 overwrite), builds the job and runs it on one device, on N local GPUs (spawned DDP workers) or as
 one process of a ``torchrun`` job, then evaluates the held-out fold. The model folder follows
 nnU-Net's layout exactly, ``results/DatasetNNN_NAME/SvsegTrainer__svsegPlans__<configuration>/
-fold_<k>/``, so nnU-Net's predictor and svseg's read it unchanged.
+fold_<k>/`` (named after the trainer, e.g. ``LSNetTrainer__`` for L-SNet), so nnU-Net's predictor
+and svseg's read it unchanged.
 
 The fold folder also gets ``svseg_run.json``: the exact plans, configuration and encoder
 settings of the run, so ``--continue`` resumes what was started even when another fold has
@@ -196,7 +197,7 @@ def _train_fold(
     """The body of :func:`train`, inside the scoped process settings."""
     from svseg.paths import export_nnunet_environment, resolve_dataset
     from svseg.training.device import configure_compile, configure_threads, configure_workers, resolve_device
-    from svseg.training.run_plans import model_folder_name, plans_for_run, training_configuration
+    from svseg.training.run_plans import model_folder_name, plans_for_run, trainer_name_for, training_configuration
     from svseg.training.splits import check_fold_split
 
     export_nnunet_environment()
@@ -210,7 +211,8 @@ def _train_fold(
     dataset_json = _read_dataset_json(ref.preprocessed_dir)
     _check_arch(arch)
     configuration = training_configuration(plans, arch)
-    model_dir = ref.results_dir / model_folder_name(configuration, plans.plans_name)
+    trainer = trainer_name_for(arch or plans.network.name)
+    model_dir = ref.results_dir / model_folder_name(configuration, plans.plans_name, trainer)
     fold_dir = model_dir / f"fold_{fold}"
     checkpoint = fold_checkpoint(fold_dir, resume, overwrite)
     base, record = _recorded_plans(fold_dir, plans) if checkpoint is not None else (plans, {})

@@ -34,13 +34,16 @@ class TrainingJob:
 
 
 def build_trainer(job: TrainingJob, device: torch.device) -> Any:
-    """The SvsegTrainer for `job`, initialised and with its checkpoint or pretrained encoder loaded."""
+    """The trainer for `job` (SvsegTrainer, or the one its network names), initialised and loaded."""
     from svseg.training.encoder import load_pretrained_encoder
-    from svseg.training.trainer import SvsegTrainer
+    from svseg.training.run_plans import trainer_class, trainer_name_for
 
     plans = copy.deepcopy(job.plans)
     plans["continue_training"] = job.resume_checkpoint is not None
-    trainer = SvsegTrainer(plans, job.configuration, job.fold, copy.deepcopy(job.dataset_json), device)
+    network = _network_class_path(plans, job.configuration)
+    trainer = trainer_class(trainer_name_for(network))(
+        plans, job.configuration, job.fold, copy.deepcopy(job.dataset_json), device
+    )
     # The freezing schedule is fixed when the optimizer is built, so the flag must be set first;
     # a resumed run restores it from the run record (its checkpoint already holds the weights).
     trainer.pretrained_encoder = job.pretrained is not None or job.pretrained_encoder
@@ -50,6 +53,14 @@ def build_trainer(job: TrainingJob, device: torch.device) -> Any:
     elif job.pretrained is not None:
         load_pretrained_encoder(trainer.network, Path(job.pretrained))
     return trainer
+
+
+def _network_class_path(plans: dict[str, Any], configuration: str) -> str:
+    """The network class a configuration names (nnU-Net's ``inherits_from`` resolved)."""
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    architecture = PlansManager(plans).get_configuration(configuration).configuration.get("architecture", {})
+    return str(architecture.get("network_class_name", ""))
 
 
 def run_job(job: TrainingJob, device: torch.device) -> None:

@@ -30,9 +30,35 @@ def training_configuration(plans: SvsegPlans, arch: str | None) -> str:
     return f"{plans.configuration}_{arch}"
 
 
-def model_folder_name(configuration: str, plans_name: str = PLANS_NAME) -> str:
+def model_folder_name(configuration: str, plans_name: str = PLANS_NAME, trainer: str = TRAINER_NAME) -> str:
     """nnU-Net's model folder name, e.g. ``SvsegTrainer__svsegPlans__2d``."""
-    return f"{TRAINER_NAME}__{plans_name}__{configuration}"
+    return f"{trainer}__{plans_name}__{configuration}"
+
+
+def trainer_name_for(network: str) -> str:
+    """The svseg trainer a network (registered name or class path) trains with.
+
+    A network class that needs its own training step names its trainer in a
+    ``trainer_class_name`` class attribute (L-SNet: ``LSNetTrainer``); all others use
+    ``SvsegTrainer``. Like nnU-Net, the model folder is named after the trainer.
+    """
+    from svseg.networks import list_networks, network_entry
+
+    for name in list_networks():
+        entry = network_entry(name)
+        if network in (name, entry.class_path):
+            return str(getattr(entry.network_class, "trainer_class_name", TRAINER_NAME))
+    return TRAINER_NAME
+
+
+def trainer_class(name: str) -> type:
+    """svseg's trainer class called `name` (the classes nnU-Net's tools see through svseg.nnunet_ext)."""
+    from svseg.nnunet_ext.svseg_trainers import trainers
+
+    found = getattr(trainers, name, None)
+    if not isinstance(found, type):
+        raise SvsegError(f"unknown svseg trainer {name!r}; known: {', '.join(trainers.__all__)}")
+    return found
 
 
 def architecture_configuration(
