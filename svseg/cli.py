@@ -231,6 +231,8 @@ def plan_and_preprocess_cmd(
     gpu_memory_gb: float | None = typer.Option(None, "--gpu-memory-gb", help="Training memory target in GB."),
     no_preprocess: bool = typer.Option(False, "--no-preprocess", help="Fingerprint and plan only."),
     clean: bool = typer.Option(False, "--clean", help="Recompute fingerprint, plans and data from scratch."),
+    amplification: str = typer.Option("off", "--amplification", help="STS-Net small-lesion sampling: off, code or "
+                                      "two-tier (docs/planning.md, Amplification)."),
 ) -> None:
     """Fingerprint object area ratios, plan SvANet's 2d configuration and preprocess with nnU-Net.
 
@@ -239,7 +241,8 @@ def plan_and_preprocess_cmd(
     from svseg.planning.api import plan_and_preprocess
 
     with user_errors_exit_2():
-        result = plan_and_preprocess(dataset, preset, num_processes, gpu_memory_gb, not no_preprocess, clean)
+        result = plan_and_preprocess(dataset, preset, num_processes, gpu_memory_gb, not no_preprocess, clean,
+                                     amplification=amplification)
     for line in result.summary_lines():
         stdout.print(line, highlight=False, markup=False, soft_wrap=True)
 

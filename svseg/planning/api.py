@@ -30,6 +30,7 @@ from typing import Any
 
 from svseg.errors import SvsegError
 from svseg.paths import DatasetRef, export_nnunet_environment, resolve_dataset
+from svseg.planning.amplification import check_mode
 from svseg.planning.fingerprint import FINGERPRINT_FILE, SECTION, AreaRatioFingerprintExtractor
 from svseg.planning.plans import CONFIGURATION, PLANS_NAME, SvsegPlans, load_plans, plans_path
 from svseg.planning.presets import DEFAULT_PRESET, load_preset
@@ -62,6 +63,11 @@ class PlanResult:
                 for name in ("ultra_small", "small", "all")),
         ]
         lines += [f"- {d['what']}: {json.dumps(_short(d['value']))} ({d['reason']})" for d in self.plans.decisions]
+        amplification = self.plans.amplification
+        if amplification.enabled and "all" in amplification.folds:
+            fold = amplification.folds["all"]
+            lines.append(f"- amplification {amplification.mode}: all cases N1 {fold['N1']}, N2 {fold['N2']}, "
+                         f"units per tier 0/1/2 {fold['tier_counts']} (weights per fold in the plans)")
         lines.append(f"plans: {self.plans.path}")
         lines.append(f"preprocessing: {self.preprocessing}")
         timing = ", ".join(f"{step} {sec:.1f} s" for step, sec in self.seconds.items())
@@ -87,13 +93,16 @@ def plan_and_preprocess(
     gpu_memory_gb: float | None = None,
     preprocess: bool = True,
     clean: bool = False,
+    amplification: str = "off",
 ) -> PlanResult:
     """Fingerprint (with object area ratios), plan the 2d configuration, and preprocess it.
 
     `dataset` is a name, id or ``DatasetNNN_NAME``; `preset` a shipped preset name or a preset
     JSON path; `num_processes` defaults to every CPU core; `gpu_memory_gb` overrides the
-    preset's memory target; `clean` recomputes everything from the raw data.
+    preset's memory target; `clean` recomputes everything from the raw data; `amplification`
+    (off, code, two-tier) plans STS-Net's small-lesion sampling weights (planning/amplification.py).
     """
+    check_mode(amplification)
     export_nnunet_environment()
     ref = resolve_dataset(dataset)
     chosen = load_preset(preset)
@@ -122,7 +131,7 @@ def plan_and_preprocess(
             ref.dataset_id, AreaRatioFingerprintExtractor.configured(chosen.strata), processes,
             check_dataset_integrity=False, clean=False, verbose=False, show_progress_bar=progress_enabled())
     with _timed(seconds, "plan"), _nnunet_stdout_to_log():
-        SvsegPlanner(ref.dataset_id, chosen, gpu_memory_gb).plan_experiment()
+        SvsegPlanner(ref.dataset_id, chosen, gpu_memory_gb, amplification=amplification).plan_experiment()
     plans = load_plans(plans_file)
     if not preprocess:
         state = "skipped (--no-preprocess)"

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "dataset_fingerprint.json"
 SECTION = "svseg"
-SECTION_VERSION = 1
+SECTION_VERSION = 2  # 2: per-slice foreground pixels per case (amplification.py)
 _PROGRESS = "Measuring objects per slice"
 _NNUNET_KEYS = ("spacings", "shapes_after_crop", "foreground_intensity_properties_per_channel",
                 "median_relative_size_after_cropping")
@@ -84,6 +84,22 @@ def dataset_transpose(spacings: list[list[float]]) -> list[int]:
     result against nnU-Net's own transpose.
     """
     return transpose_for(np.median(np.asarray(spacings, dtype=np.float64), axis=0).tolist())
+
+
+def foreground_px(case: CaseObjects, classes: Mapping[str, list[int]]) -> dict[str, list[int]]:
+    """Foreground pixels (union of classes) of each slice that has any: ``{"slices": [...], "px": [...]}``.
+
+    Ordinary labels are disjoint, so the union is the sum of the classes' object areas. nnU-Net
+    regions nest (each holds the next), so there the union is the largest region's area.
+    """
+    per_class = [np.bincount(found.slice_index, weights=found.area_px, minlength=case.n_slices)
+                 for found in case.objects.values()]
+    if not per_class:
+        return {"slices": [], "px": []}
+    nested = any(len(values) > 1 for values in classes.values())
+    union = np.max(per_class, axis=0) if nested else np.sum(per_class, axis=0)
+    slices = np.flatnonzero(union)
+    return {"slices": [int(s) for s in slices], "px": [int(union[s]) for s in slices]}
 
 
 @contextmanager
@@ -225,5 +241,6 @@ class AreaRatioFingerprintExtractor(DatasetFingerprintExtractor):
             "strata": dict(self.strata),
             "classes": classes,
             "summary": summarise_dataset(measured, self.strata),
-            "cases": {case.case_id: summarise_case(case, self.strata) for case in measured},
+            "cases": {case.case_id: {**summarise_case(case, self.strata), "foreground_px": foreground_px(case, classes)}
+                      for case in measured},
         }

@@ -16,7 +16,9 @@ topology and memory heuristic) as it is:
   ``save_plans`` drops.
 - ``save_plans``: writes ``svsegPlans.json`` atomically with only the 2d configuration (plus any
   custom configurations an earlier file held, as nnU-Net does) and the validated ``svseg``
-  section: preset, network, recipe, strata and the decisions with their reasons.
+  section: preset, network, recipe, strata and the decisions with their reasons, plus the
+  amplification section (per-unit areas at the 2d target spacing, each fold's N1/N2, tiers and
+  weights; svseg/planning/amplification.py) when a mode other than ``off`` is asked for.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from nnunetv2.utilities.label_handling.label_handling import LabelManager
 from svseg.errors import SvsegError
 from svseg.networks import architecture_block
 from svseg.paths import preprocessed_root
+from svseg.planning import amplification as amp
 from svseg.planning import decisions as rules
 from svseg.planning.decisions import Decision
 from svseg.planning.fingerprint import SECTION
@@ -51,8 +54,9 @@ class SvsegPlanner(ExperimentPlanner):
     """Plans the 2d configuration with the preset's network, recording each decision and its reason."""
 
     def __init__(self, dataset_name_or_id: str | int, preset: Preset, gpu_memory_gb: float | None = None,
-                 plans_name: str = PLANS_NAME) -> None:
+                 plans_name: str = PLANS_NAME, amplification: str = "off") -> None:
         self.preset = preset
+        self.amplification = amp.check_mode(amplification)
         self.gpu_memory_gb = float(gpu_memory_gb or preset.planning.gpu_memory_gb)
         super().__init__(dataset_name_or_id, gpu_memory_target_in_gb=self.gpu_memory_gb,
                          preprocessor_name="DefaultPreprocessor", plans_name=plans_name)
@@ -112,11 +116,26 @@ class SvsegPlanner(ExperimentPlanner):
         for name, configuration in _custom_configurations(path).items():
             configurations.setdefault(name, configuration)
         draft[SECTION] = self._section()
+        draft[SECTION]["amplification"] = self._amplification_section(draft["configurations"][CONFIGURATION])
         recursive_fix_for_json_export(draft)
         # The trainer's contract (plans.py), checked before anything is written.
         parse_plans(json.loads(json.dumps(draft)), path)
         atomic_write_json(path, draft)
         log.info("plans written to %s", path)
+
+    def _amplification_section(self, configuration: dict[str, Any]) -> dict[str, Any]:
+        """Areas at the 2d target spacing and per-fold tiers (folds of splits_final.json if it exists)."""
+        if self.amplification == "off":
+            return amp.plan_section("off", {}, {})
+        areas = amp.areas_at_target_spacing(self.area_stats["cases"], configuration["spacing"])
+        splits_file = preprocessed_root() / self.dataset_name / "splits_final.json"
+        splits = None
+        if splits_file.is_file():
+            try:
+                splits = json.loads(splits_file.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SvsegError(f"{splits_file}: not valid JSON ({exc}); fix or delete it") from None
+        return amp.plan_section(self.amplification, areas, amp.crossval_folds(sorted(areas), splits))
 
     def _section(self) -> dict[str, Any]:
         """The plans' svseg section: preset, network, recipe with planned values, strata, decisions."""

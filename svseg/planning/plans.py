@@ -25,7 +25,8 @@ Layout of the section::
         "checkpoint_every": 5
       },
       "strata": {"ultra_small": 0.01, "small": 0.1},
-      "decisions": [{"what": "...", "value": ..., "reason": "..."}]
+      "decisions": [{"what": "...", "value": ..., "reason": "..."}],
+      "amplification": {"mode": "off" | "code" | "two-tier", ...}   (optional; see amplification.py)
     }
 """
 
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from svseg.errors import SvsegError
+from svseg.planning.amplification import MODES as _AMPLIFICATION_MODES
 
 FORMAT_VERSION = 1
 PLANS_NAME = "svsegPlans"
@@ -95,6 +97,56 @@ class NetworkSpec:
 
 
 @dataclass(frozen=True)
+class Amplification:
+    """The plans' amplification section (svseg/planning/amplification.py), validated.
+
+    ``areas`` maps case id -> {slice index: foreground pixels at the target spacing} for units
+    with foreground; ``folds`` maps a fold name ("0".."4", "all") to what the planner computed on
+    that fold's training cases (``training``, ``S``, ``A``, ``N1``, ``N2``, ``tiers``, ``weights``).
+    """
+
+    mode: str = "off"
+    max_weight: int = 17
+    areas: dict[str, dict[int, float]] = field(default_factory=dict)
+    folds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether training draws amplified samples."""
+        return self.mode != "off"
+
+
+def parse_amplification(data: Any, where: str) -> Amplification:
+    """Build an Amplification from the plans' JSON (absent = off), naming the key of any problem."""
+    if data is None:
+        return Amplification()
+    if not isinstance(data, dict) or data.get("mode") not in _AMPLIFICATION_MODES:
+        raise SvsegError(f"{where}.amplification.mode must be one of {', '.join(_AMPLIFICATION_MODES)}")
+    if data["mode"] == "off":
+        return Amplification()
+    max_weight = data.get("max_weight")
+    if not isinstance(max_weight, int) or isinstance(max_weight, bool) or max_weight < 1:
+        raise SvsegError(f"{where}.amplification.max_weight must be an integer >= 1 (weights repeat cases)")
+    areas: dict[str, dict[int, float]] = {}
+    for case, record in (data.get("areas") or {}).items():
+        slices, px = record.get("slices"), record.get("px")
+        if not isinstance(slices, list) or not isinstance(px, list) or len(slices) != len(px):
+            raise SvsegError(f"{where}.amplification.areas[{case!r}] needs 'slices' and 'px' lists of one length")
+        if any(not isinstance(a, int | float) or a < 0 for a in px):
+            raise SvsegError(f"{where}.amplification.areas[{case!r}].px must hold areas >= 0")
+        areas[case] = {int(s): float(a) for s, a in zip(slices, px, strict=True)}
+    folds = data.get("folds") or {}
+    for name, fold in folds.items():
+        n1, n2 = fold.get("N1"), fold.get("N2")
+        if not (isinstance(n1, int) and isinstance(n2, int) and 0 <= n2 <= n1
+                and round(n1**0.5) ** 2 == n1 and round(n2**0.5) ** 2 == n2):
+            raise SvsegError(f"{where}.amplification.folds[{name!r}]: N1 and N2 must be perfect squares, N2 <= N1")
+        if not isinstance(fold.get("training"), list):
+            raise SvsegError(f"{where}.amplification.folds[{name!r}].training must list the training cases")
+    return Amplification(str(data["mode"]), max_weight, areas, dict(folds))
+
+
+@dataclass(frozen=True)
 class SvsegPlans:
     """The typed view of one plans file: nnU-Net's dict plus the validated svseg section."""
 
@@ -106,6 +158,7 @@ class SvsegPlans:
     recipe: Recipe
     strata: dict[str, float]
     decisions: list[dict[str, Any]]
+    amplification: Amplification = field(default_factory=Amplification)
 
     @property
     def plans_name(self) -> str:
@@ -189,6 +242,7 @@ def parse_plans(raw: dict[str, Any], path: Path) -> SvsegPlans:
         recipe=parse_recipe(section.get("recipe", {}), f"{path}: svseg"),
         strata={"ultra_small": float(strata["ultra_small"]), "small": float(strata["small"])},
         decisions=list(section.get("decisions", [])),
+        amplification=parse_amplification(section.get("amplification"), f"{path}: svseg"),
     )
 
 
