@@ -13,6 +13,8 @@ so that no class overrides more than three of nnU-Net's hooks (style guide R2):
 - :class:`~svseg.training.checkpoints.AtomicCheckpointHooks`: atomic, weights-only checkpoints;
 - :class:`~svseg.training.network_from_plans.RegistryNetworkHooks`: network from the registry,
   deep-supervision switch;
+- :class:`~svseg.training.amplified_sampling.AmplifiedSamplingHooks`: STS-Net amplification
+  (weighted training draws, one flip/zoom per draw) when the plans ask for it;
 - this class: recipe attributes, optimizer + schedule, loss.
 
 The mixins override disjoint hooks, so their order only matters in that they sit before
@@ -31,6 +33,7 @@ from torch import nn
 
 from svseg.errors import SvsegError
 from svseg.planning.plans import Recipe, parse_plans
+from svseg.training.amplified_sampling import AmplifiedSamplingHooks
 from svseg.training.checkpoints import AtomicCheckpointHooks
 from svseg.training.encoder import frozen_until_epoch
 from svseg.training.losses import apply_recipe_loss
@@ -40,7 +43,8 @@ from svseg.training.progress_log import EpochProgressHooks
 from svseg.training.schedules import RecipeLRScheduler
 
 
-class SvsegTrainer(EpochProgressHooks, AtomicCheckpointHooks, RegistryNetworkHooks, nnUNetTrainer):
+class SvsegTrainer(EpochProgressHooks, AtomicCheckpointHooks, RegistryNetworkHooks, AmplifiedSamplingHooks,
+                   nnUNetTrainer):
     """nnU-Net's training loop with svseg's recipe, registry networks and safe checkpoints.
 
     Set :attr:`pretrained_encoder` to True before ``initialize()`` when pretrained encoder
