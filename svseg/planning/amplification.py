@@ -216,12 +216,14 @@ def crossval_folds(case_ids: Sequence[str], splits: list[dict[str, list[str]]] |
     """Training cases per fold: nnU-Net's splits_final.json when given, else nnU-Net's seeded 5 folds; plus 'all'.
 
     nnU-Net's trainer creates splits_final.json with the same function and seed on the sorted
-    case ids, so folds planned here are the folds it will train.
+    case ids, so folds planned here are the folds it will train. With fewer than 5 cases nnU-Net
+    cannot make that split (its trainer fails the same way), so only 'all' is planned; the trainer
+    computes any other split from the areas.
     """
     if splits is None:
         from nnunetv2.utilities.crossval_split import generate_crossval_split
 
-        splits = generate_crossval_split(sorted(case_ids), seed=12345, n_splits=5)
+        splits = generate_crossval_split(sorted(case_ids), seed=12345, n_splits=5) if len(case_ids) >= 5 else []
     folds = {str(index): sorted(split["train"]) for index, split in enumerate(splits)}
     folds["all"] = sorted(case_ids)
     return folds

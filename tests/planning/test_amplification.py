@@ -142,6 +142,7 @@ def test_crossval_folds_follow_splits_final_when_present() -> None:
     generated = amp.crossval_folds([f"k{i}" for i in range(10)], None)
     assert sorted(generated) == ["0", "1", "2", "3", "4", "all"]
     assert all(len(generated[str(f)]) == 8 for f in range(5))
+    assert amp.crossval_folds(["a", "b", "c"], None) == {"all": ["a", "b", "c"]}  # too few for nnU-Net's 5 folds
 
 
 # Rectangles of 20, 30, 100 and 400 px and one empty image; the p05 object (21.5 px) is above the

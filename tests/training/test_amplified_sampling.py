@@ -262,6 +262,30 @@ def test_trainer_wraps_only_the_training_dataset(data_root: Path) -> None:
     assert "amplification code (fold 1 of the plans)" in log
 
 
+def test_trainer_on_volumes_hands_over_amplified_slices(data_root: Path) -> None:
+    import json
+
+    from svseg.paths import export_nnunet_environment
+    from svseg.planning.api import plan_and_preprocess
+    from svseg.training.trainer import SvsegTrainer
+
+    planned = plan_and_preprocess("Vols", preset="cpu_quick", num_processes=1, preprocess=False,
+                                  amplification="two-tier")
+    areas = planned.plans.amplification.areas
+    assert all(len(found) == 6 for found in areas.values())  # disks in each of the 6 slices of every volume
+    export_nnunet_environment()
+    folder = planned.plans.path.parent
+    trainer = SvsegTrainer(json.loads(planned.plans.path.read_text(encoding="utf-8")), "2d", "all",
+                           json.loads((folder / "dataset.json").read_text(encoding="utf-8")), torch.device("cpu"))
+    training, _ = trainer.get_tr_and_val_datasets()
+    case = max(training.plan.units, key=training.plan.case_weight)
+    np.random.seed(0)
+    shapes = [training.load_case(case)[1].shape[1] for _ in range(60)]  # blosc2 arrays, as stored
+    weight = training.plan.case_weight(case)
+    assert weight > 2 and set(shapes) == {1, 6}
+    assert 60 / weight / 4 <= shapes.count(6) <= 60 / weight * 4  # nnU-Net's own slice choice: 1 / w of draws
+
+
 @pytest.mark.slow
 def test_short_training_with_amplification(data_root: Path) -> None:
     from svseg.planning.api import plan_and_preprocess
