@@ -16,7 +16,7 @@ The logged training loss is the sum of both. Validation (pseudo-Dice, the final 
 nnU-Net's own steps on the network's eval-mode output, i.e. exactly what prediction does. The
 step lives in :class:`LSNetStepHooks`, which sits just above nnU-Net's trainer in the method
 order, so svseg's mixins (progress bar) still wrap it. torch.compile is off: the forward is
-data-dependent (components, RoI counts). Region-based (sigmoid) labels are refused.
+data-dependent (components, RoI counts). Region-based (sigmoid) labels and DDP are refused.
 """
 
 from __future__ import annotations
@@ -106,3 +106,7 @@ class LSNetTrainer(SvsegTrainer, LSNetStepHooks):
         super().__init__(plans, configuration, fold, dataset_json, device)
         if self.label_manager.has_regions:
             raise SvsegError("L-SNet trains with one label per pixel (softmax); region-based labels are not supported")
+        if self.is_ddp:
+            # the L-Net update leaves S-Net without gradients, which DDP's reducer (built by nnU-Net
+            # without find_unused_parameters) does not allow
+            raise SvsegError("L-SNet trains on one device; multi-GPU (DDP) training is not supported for it")
