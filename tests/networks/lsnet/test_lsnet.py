@@ -57,7 +57,8 @@ def test_recipe_writes_plain_json_plans_that_nnunet_builds_identically() -> None
     from_plans = build_network_from_architecture(block, 1, 2, deep_supervision=False)
     direct = create_network("lsnet_tiny", 1, 2, patch_size=[64, 64])
     assert count_parameters(from_plans) == count_parameters(direct)
-    assert architecture_block("lsnet", [256, 256], [1.0, 1.0], 1, 2)["arch_kwargs"]["lnet"]["features_per_stage"][0] == 32
+    full = architecture_block("lsnet", [256, 256], [1.0, 1.0], 1, 2)["arch_kwargs"]
+    assert full["lnet"]["features_per_stage"][0] == 32 and full["roi_size"] == 64
 
 
 @pytest.mark.parametrize("bad", [{"roi_size": 48}, {"snet": "lsnet"}, {"no_such_option": 1}])
@@ -140,3 +141,10 @@ def test_svanet_as_snet() -> None:
     network = create_network("lsnet_tiny", 1, 2, patch_size=[64, 64], snet="svanet_tiny").eval()
     network.lnet = FixedLNet(CENTRES[:1])
     assert network(_slice_with_two_disks()).shape == (1, 2, 64, 64)
+
+
+def test_joint_forward_on_slices_without_objects_or_alarms_has_no_rois() -> None:
+    network = create_network("lsnet_tiny", 1, 2, patch_size=[64, 64]).train()
+    targets = lnet_targets(torch.zeros(2, 1, 64, 64, dtype=torch.long), 2, network.sigma, network.positive_threshold)
+    output = network(torch.randn(2, 1, 64, 64), targets.objects)  # untrained heatmap: p = 0.01 < 0.5 everywhere
+    assert len(output.rois) == 0 and output.roi_logits is None and output.theta.shape == (0, 2, 3)
