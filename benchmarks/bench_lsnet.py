@@ -58,10 +58,12 @@ def measure_training(arch: str, batch_size: int, warmup: int, iterations: int) -
     from svseg.networks import count_parameters
     from svseg.paths import export_nnunet_environment, resolve_dataset
     from svseg.planning.plans import load_plans, plans_path
+    from svseg.training.device import configure_workers
     from svseg.training.job import TrainingJob, build_trainer
     from svseg.training.run_plans import plans_for_run
 
     export_nnunet_environment()
+    configure_workers(torch.device("cpu"))
     ref = resolve_dataset(DATASET)
     plans = load_plans(plans_path(ref.preprocessed_dir))
     dataset_json = json.loads((ref.preprocessed_dir / "dataset.json").read_text(encoding="utf-8"))
@@ -94,6 +96,7 @@ def measure_training(arch: str, batch_size: int, warmup: int, iterations: int) -
 
 def measure_inference(arch: str, out_dir: Path) -> dict:
     """svseg predict of the test images with the trained model of configuration 2d_<arch>."""
+    from svseg.errors import SvsegError
     from svseg.inference.api import predict
     from svseg.networks.lsnet import model as lsnet_model
     from svseg.paths import resolve_dataset
@@ -108,8 +111,12 @@ def measure_inference(arch: str, out_dir: Path) -> dict:
 
     lsnet_model.detect_rois = counting
     images = resolve_dataset(DATASET).raw_dir / "imagesTs"
-    with contextlib.redirect_stdout(io.StringIO()):
-        result = predict(images, out_dir / arch, dataset=DATASET, arch=arch, device="cpu", tta=False, overwrite=True)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = predict(images, out_dir / arch, dataset=DATASET, arch=arch, device="cpu", tta=False,
+                             overwrite=True)
+    except SvsegError as exc:  # no trained model for this network
+        return {"arch": arch, "skipped": str(exc)[:120]}
     return {
         "arch": arch,
         "slices": result.num_slices,
@@ -164,6 +171,7 @@ def main() -> None:
         print(f"prepared {home} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     training = [run_child("train", arch, home, args) for arch in args.archs]
     inference = [run_child("infer", arch, home, args) for arch in args.archs] if args.models_home else []
+    inference = [r for r in inference if "skipped" not in r]
 
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}, python {platform.python_version()}, {args.threads} torch thread(s)")
