@@ -139,7 +139,13 @@ def test_svanet_block_rejects_patches_it_cannot_run(patch: tuple[int, ...]) -> N
 
 
 def test_registered_class_paths() -> None:
-    assert registered_class_paths() == {SVANET_PATH, UNET_PATH}
+    assert registered_class_paths() == {
+        SVANET_PATH,
+        UNET_PATH,
+        "svseg.networks.sts_net.STSNet",
+        "svseg.networks.m2snet.M2SNet",
+        "svseg.networks.lsnet.model.LSNet",
+    }
 
 
 def test_check_architecture_block_refuses_unregistered_classes() -> None:
