@@ -68,8 +68,10 @@ def load_pretrained_encoder(network: nn.Module, path: Path) -> None:
 
     Two kinds of file are accepted. An svseg/nnU-Net checkpoint (a dict with ``network_weights``,
     e.g. a model trained on another dataset): its ``encoder.*`` tensors are copied where name and
-    shape match. Anything else is taken as torchvision's ResNet-50 state dict, the official
-    SvANet initialisation, and loaded by :func:`svseg.networks.pretrained.load_resnet_weights`.
+    shape match. Anything else is an ImageNet state dict in the family's published format, loaded by
+    the network's own ``load_pretrained_encoder`` (torchvision ResNet-50 for SvANet, ResNeXt-50 for
+    STS-Net, Res2Net-50 v1b for M2SNet) or, failing that, by
+    :func:`svseg.networks.pretrained.load_resnet_weights`.
     Every file is read with ``weights_only=True``. Raises SvsegError when nothing fits, so a wrong
     file never trains silently from scratch.
     """
@@ -85,6 +87,8 @@ def load_pretrained_encoder(network: nn.Module, path: Path) -> None:
         raise SvsegError(f"{path}: cannot be read as a weights-only torch file ({type(exc).__name__})") from None
     if isinstance(loaded, dict) and isinstance(loaded.get("network_weights"), dict):
         _copy_encoder_tensors(encoder, loaded["network_weights"], path)
+    elif callable(getattr(unwrap_network(network), "load_pretrained_encoder", None)):
+        unwrap_network(network).load_pretrained_encoder(path)  # each family knows its published key format
     else:
         from svseg.networks.pretrained import load_resnet_weights
 

@@ -93,3 +93,18 @@ def test_pretrained_errors_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(SvsegError, match="no 'encoder'"):
         load_pretrained_encoder(nn.Sequential(nn.Conv2d(1, 2, 3)), tmp_path / "other.pth")
     assert find_encoder(nn.Sequential()) is None
+
+
+def test_train_pretrained_uses_the_network_family_loader(tmp_path: Path) -> None:
+    """`svseg train --pretrained` on M2SNet reads the Res2Net key format and adapts RGB to one channel."""
+    from svseg.networks import create_network
+
+    source = create_network("m2snet", 3, 2, encoder="res2net50", res2net_depths=(1, 1, 1, 1))
+    path = tmp_path / "res2net50_v1b_26w_4s.pth"
+    torch.save(source.encoder.state_dict(), path)
+    target = create_network("m2snet", 1, 2, encoder="res2net50", res2net_depths=(1, 1, 1, 1))
+    load_pretrained_encoder(target, path)
+    rgb = next(iter(source.encoder.state_dict().values()))
+    grey = next(iter(target.encoder.state_dict().values()))
+    assert rgb.shape[1] == 3 and grey.shape[1] == 1
+    torch.testing.assert_close(grey, rgb.sum(dim=1, keepdim=True))
