@@ -1,10 +1,11 @@
 """The held-out cases a model is scored on, staged as plain image and reference folders.
 
-Why staging: a raw dataset names its images ``CASE_0000.<ending>`` (nnU-Net's channel suffix)
-and its masks ``CASE.<ending>``, while ``svseg predict`` names each mask after its input and
-``svseg evaluate`` pairs masks by name. Copying the chosen cases' images to ``images/CASE.<ending>``
-(and, for validation cases, their masks to ``labels/``) gives the layout a user's own data has,
-so prediction and evaluation run exactly as they would for a user. The raw dataset is only read.
+Why staging: the held-out cases are a subset of the raw dataset's images (validation cases sit
+among the training images), and ``svseg predict`` reads whole folders. Copying the chosen cases'
+channel files unchanged to ``images/CASE_XXXX.<ending>`` and their masks to ``labels/CASE.<ending>``
+gives a folder in nnU-Net's layout, which ``svseg predict`` reads as one case per ``CASE`` (channel
+files stacked, mask named ``CASE.<ending>``), so prediction and evaluation run exactly as they would
+for a user's own ``imagesTs``. The raw dataset is only read.
 
 Which cases: the dataset's test split (``imagesTs``/``labelsTs``, set aside at import) when it
 has one, because no fold ever trained on it; otherwise the validation cases of the fold, read
@@ -59,18 +60,18 @@ def held_out_case_ids(raw_dir: Path, preprocessed_dir: Path, fold: int | str) ->
 
 
 def stage_cases(raw_dir: Path, case_ids: list[str], source: str, target: Path) -> StagedCases:
-    """Copy the cases' images (channel suffix dropped) and masks under ``target``; replaces it."""
+    """Copy the cases' channel files (names kept) and masks under ``target``; replaces it."""
     ending = _file_ending(raw_dir)
     split = "Ts" if source == "test" else "Tr"
     if target.exists():
         shutil.rmtree(target)
     for case in case_ids:
         channels = sorted((raw_dir / f"images{split}").glob(f"{case}_[0-9][0-9][0-9][0-9]{ending}"))
-        if [path.name for path in channels] != [f"{case}{CHANNEL_SUFFIX}{ending}"]:
-            raise SvsegError(f"{raw_dir / f'images{split}'}: case {case!r} needs exactly one image file "
-                             f"{case}{CHANNEL_SUFFIX}{ending} (multi-file cases cannot be staged), "
-                             f"found {len(channels)}")
-        atomic_copy(channels[0], target / "images" / f"{case}{ending}")
+        if not channels or channels[0].name != f"{case}{CHANNEL_SUFFIX}{ending}":
+            raise SvsegError(f"{raw_dir / f'images{split}'}: case {case!r} has no image file "
+                             f"{case}{CHANNEL_SUFFIX}{ending}")
+        for channel in channels:
+            atomic_copy(channel, target / "images" / channel.name)
         atomic_copy(raw_dir / f"labels{split}" / f"{case}{ending}", target / "labels" / f"{case}{ending}")
     log.info("staged %d %s case(s) in %s", len(case_ids), source, target)
     return StagedCases(target / "images", target / "labels", tuple(case_ids), source)

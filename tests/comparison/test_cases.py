@@ -23,13 +23,13 @@ def _raw(tmp_path: Path, with_test: bool) -> Path:
     return raw
 
 
-def test_the_test_split_wins_and_is_staged_without_channel_suffix(tmp_path) -> None:
+def test_the_test_split_wins_and_is_staged_in_nnunet_layout(tmp_path) -> None:
     raw = _raw(tmp_path, with_test=True)
     cases, source = held_out_case_ids(raw, tmp_path / "pre", 0)
     assert (cases, source) == (["t1", "t2"], "test")
     staged = stage_cases(raw, cases, source, tmp_path / "staged")
-    assert sorted(p.name for p in staged.images_dir.iterdir()) == ["t1.png", "t2.png"]
-    assert (staged.images_dir / "t1.png").read_bytes() == b"image t1"
+    assert sorted(p.name for p in staged.images_dir.iterdir()) == ["t1_0000.png", "t2_0000.png"]
+    assert (staged.images_dir / "t1_0000.png").read_bytes() == b"image t1"
     assert (staged.labels_dir / "t2.png").read_bytes() == b"label t2"
     assert (raw / "imagesTs" / "t1_0000.png").is_file()  # copied, not moved
 
@@ -52,8 +52,16 @@ def test_no_held_out_cases_at_all_is_a_user_error(tmp_path) -> None:
         held_out_case_ids(_raw(tmp_path, with_test=False), tmp_path / "pre", 0)
 
 
-def test_multi_file_cases_are_refused(tmp_path) -> None:
+def test_multi_file_cases_keep_every_channel_file(tmp_path) -> None:
     raw = _raw(tmp_path, with_test=True)
     (raw / "imagesTs" / "t1_0001.png").write_bytes(b"second channel")
-    with pytest.raises(SvsegError, match="exactly one image file"):
+    staged = stage_cases(raw, ["t1"], "test", tmp_path / "staged")
+    assert sorted(p.name for p in staged.images_dir.iterdir()) == ["t1_0000.png", "t1_0001.png"]
+    assert (staged.images_dir / "t1_0001.png").read_bytes() == b"second channel"
+
+
+def test_a_case_without_its_first_channel_file_is_refused(tmp_path) -> None:
+    raw = _raw(tmp_path, with_test=True)
+    (raw / "imagesTs" / "t1_0000.png").rename(raw / "imagesTs" / "t1_0001.png")
+    with pytest.raises(SvsegError, match=r"no image file t1_0000\.png"):
         stage_cases(raw, ["t1"], "test", tmp_path / "staged")
