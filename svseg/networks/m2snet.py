@@ -33,7 +33,6 @@ loss is a training option (svseg.training.structure_loss). See docs/architecture
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,6 +44,7 @@ from torch.nn import functional as F
 from svseg.errors import SvsegError
 from svseg.networks.blocks.res2net import RES2NET50_DEPTHS, Res2NetEncoder, load_res2net_weights
 from svseg.networks.blocks.subtraction import NORMS, FixedOnesConv, MultiScaleSubtraction, conv_norm_relu
+from svseg.networks.recipe_kwargs import check_choice, complete_kwargs, keyword_defaults
 from svseg.networks.registry import register_network
 
 OUTPUT_STRIDE = 32
@@ -185,9 +185,9 @@ class M2SNet(nn.Module):
                 "M2SNet has no deep-supervision outputs (the released model has one output); build it with "
                 "deep_supervision=False (svseg's trainer sets enable_deep_supervision=False for it)"
             )
-        _check_choice("encoder", encoder, ENCODERS)
-        _check_choice("encoder_norm", encoder_norm, NORMS)
-        _check_choice("decoder_norm", decoder_norm, NORMS)
+        check_choice("M2SNet", "encoder", encoder, ENCODERS)
+        check_choice("M2SNet", "encoder_norm", encoder_norm, NORMS)
+        check_choice("M2SNet", "decoder_norm", decoder_norm, NORMS)
         if not width > 0 or int(channels) < 1 or int(input_channels) < 1 or int(num_classes) < 1:
             raise SvsegError(
                 f"M2SNet needs width > 0, channels >= 1, input_channels >= 1 and num_classes >= 1; got {width}, "
@@ -222,16 +222,8 @@ class M2SNet(nn.Module):
         load_res2net_weights(self.encoder, path)
 
 
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise SvsegError(f"M2SNet {name}={value!r} is not one of {', '.join(choices)}")
 
-
-_ARCH_DEFAULTS: dict[str, Any] = {
-    name: param.default
-    for name, param in inspect.signature(M2SNet.__init__).parameters.items()
-    if param.kind is inspect.Parameter.KEYWORD_ONLY
-}
+_ARCH_DEFAULTS: dict[str, Any] = keyword_defaults(M2SNet)
 
 
 def m2snet_kwargs(
@@ -245,17 +237,7 @@ def m2snet_kwargs(
     A patch size, when given, must be 2D with sides that are positive multiples of 32 (at least 64
     for the plain encoder with InstanceNorm). Spacing does not change M2SNet.
     """
-    unknown = sorted(set(overrides) - set(_ARCH_DEFAULTS))
-    if unknown:
-        raise SvsegError(f"M2SNet has no option {', '.join(unknown)}; options: {', '.join(_ARCH_DEFAULTS)}")
-    if patch_size is not None and (
-        len(patch_size) != 2 or any(int(s) % OUTPUT_STRIDE or int(s) < OUTPUT_STRIDE for s in patch_size)
-    ):
-        raise SvsegError(
-            f"M2SNet is 2D and needs patch sides that are positive multiples of {OUTPUT_STRIDE}; "
-            f"got patch size {list(patch_size)}"
-        )
-    kwargs = {**_ARCH_DEFAULTS, **variant, **overrides}
+    kwargs = complete_kwargs("M2SNet", _ARCH_DEFAULTS, variant, overrides, patch_size, OUTPUT_STRIDE)
     if (
         patch_size is not None
         and kwargs["encoder"] == "plain"
@@ -266,10 +248,6 @@ def m2snet_kwargs(
             f"M2SNet's plain encoder with InstanceNorm needs patch sides of at least {2 * OUTPUT_STRIDE} "
             f"(one pixel at stride {OUTPUT_STRIDE} cannot be normalised); got patch size {list(patch_size)}"
         )
-    if kwargs["pretrained"] is None:
-        del kwargs["pretrained"]
-    else:
-        kwargs["pretrained"] = str(kwargs["pretrained"])
     return kwargs
 
 

@@ -19,7 +19,6 @@ feature cell, STS-Net's main weakness for small objects next to SvANet (docs/arc
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,6 +33,7 @@ from svseg.networks.blocks.conv_norm_act import ConvNormAct, make_divisible
 from svseg.networks.blocks.esca import ESCA, ESCA_KERNELS, esca_kernel_size
 from svseg.networks.blocks.resnet import RESNET50_DEPTHS, ResNetEncoder
 from svseg.networks.pretrained import load_resnet_weights
+from svseg.networks.recipe_kwargs import check_choice, complete_kwargs, keyword_defaults
 from svseg.networks.registry import register_network
 
 OUTPUT_STRIDE = 8
@@ -103,8 +103,8 @@ class STSNet(nn.Module):
                 "STS-Net has no deep-supervision outputs (one stride-8 map); build it with deep_supervision=False "
                 "(svseg's trainer sets enable_deep_supervision=False for it)"
             )
-        _check_choice("esca_kernel", esca_kernel, ESCA_KERNELS)
-        _check_choice("norm", norm, NORMS)
+        check_choice("STS-Net", "esca_kernel", esca_kernel, ESCA_KERNELS)
+        check_choice("STS-Net", "norm", norm, NORMS)
         if not width > 0 or int(input_channels) < 1 or int(num_classes) < 1 or int(groups) < 1:
             raise SvsegError(
                 f"STS-Net needs width > 0, groups >= 1, input_channels >= 1 and num_classes >= 1; got {width}, "
@@ -168,16 +168,8 @@ def use_instance_norm(module: nn.Module) -> None:
             setattr(parent, name, replacement)
 
 
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise SvsegError(f"STS-Net {name}={value!r} is not one of {', '.join(choices)}")
 
-
-_ARCH_DEFAULTS: dict[str, Any] = {
-    name: param.default
-    for name, param in inspect.signature(STSNet.__init__).parameters.items()
-    if param.kind is inspect.Parameter.KEYWORD_ONLY
-}
+_ARCH_DEFAULTS: dict[str, Any] = keyword_defaults(STSNet)
 
 
 def sts_net_kwargs(
@@ -191,22 +183,7 @@ def sts_net_kwargs(
     Unknown names are user errors. A patch size, when given, must be 2D with sides that are
     positive multiples of 8 (the output stride). Spacing does not change STS-Net.
     """
-    unknown = sorted(set(overrides) - set(_ARCH_DEFAULTS))
-    if unknown:
-        raise SvsegError(f"STS-Net has no option {', '.join(unknown)}; options: {', '.join(_ARCH_DEFAULTS)}")
-    if patch_size is not None and (
-        len(patch_size) != 2 or any(int(s) % OUTPUT_STRIDE or int(s) < OUTPUT_STRIDE for s in patch_size)
-    ):
-        raise SvsegError(
-            f"STS-Net is 2D and needs patch sides that are positive multiples of {OUTPUT_STRIDE}; "
-            f"got patch size {list(patch_size)}"
-        )
-    kwargs = {**_ARCH_DEFAULTS, **variant, **overrides}
-    if kwargs["pretrained"] is None:
-        del kwargs["pretrained"]
-    else:
-        kwargs["pretrained"] = str(kwargs["pretrained"])
-    return kwargs
+    return complete_kwargs("STS-Net", _ARCH_DEFAULTS, variant, overrides, patch_size, OUTPUT_STRIDE)
 
 
 TINY_VARIANT: dict[str, Any] = {

@@ -24,7 +24,6 @@ outputs, so nnU-Net's deep supervision is refused (docs/architecture.md).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,6 +41,7 @@ from svseg.networks.blocks.link_decoder import FUSIONS, LinkDecoder
 from svseg.networks.blocks.mc_bottleneck import MCBottleneck
 from svseg.networks.blocks.resnet import RESNET50_DEPTHS, ResNetEncoder
 from svseg.networks.pretrained import load_resnet_weights
+from svseg.networks.recipe_kwargs import check_choice, complete_kwargs, keyword_defaults
 from svseg.networks.registry import register_network
 
 OUTPUT_STRIDE = 32
@@ -103,8 +103,8 @@ class SvANet(nn.Module):
                 "SvANet has no deep-supervision outputs (the official model has none); build it with "
                 "deep_supervision=False (svseg's trainer sets enable_deep_supervision=False for it)"
             )
-        _check_choice("assemformer", assemformer, ASSEMFORMER_PLACES)
-        _check_choice("decoder_fusion", decoder_fusion, FUSIONS)
+        check_choice("SvANet", "assemformer", assemformer, ASSEMFORMER_PLACES)
+        check_choice("SvANet", "decoder_fusion", decoder_fusion, FUSIONS)
         if not width > 0 or int(input_channels) < 1 or int(num_classes) < 1:
             raise SvsegError(
                 f"SvANet needs width > 0, input_channels >= 1 and num_classes >= 1; got {width}, "
@@ -158,10 +158,6 @@ class SvANet(nn.Module):
         load_resnet_weights(self.encoder, path)
 
 
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise SvsegError(f"SvANet {name}={value!r} is not one of {', '.join(choices)}")
-
 
 def _branch(
     channels: int,
@@ -182,11 +178,7 @@ def _branch(
     return nn.Sequential(*parts) if parts else nn.Identity()
 
 
-_ARCH_DEFAULTS: dict[str, Any] = {
-    name: param.default
-    for name, param in inspect.signature(SvANet.__init__).parameters.items()
-    if param.kind is inspect.Parameter.KEYWORD_ONLY
-}
+_ARCH_DEFAULTS: dict[str, Any] = keyword_defaults(SvANet)
 
 
 def svanet_kwargs(
@@ -200,22 +192,7 @@ def svanet_kwargs(
     Unknown names are user errors (a typo in plans must not be silently ignored). A patch size,
     when given, must be 2D with sides that are multiples of 32. Spacing does not change SvANet.
     """
-    unknown = sorted(set(overrides) - set(_ARCH_DEFAULTS))
-    if unknown:
-        raise SvsegError(f"SvANet has no option {', '.join(unknown)}; options: {', '.join(_ARCH_DEFAULTS)}")
-    if patch_size is not None and (
-        len(patch_size) != 2 or any(int(s) % OUTPUT_STRIDE or int(s) < OUTPUT_STRIDE for s in patch_size)
-    ):
-        raise SvsegError(
-            f"SvANet is 2D and needs patch sides that are positive multiples of {OUTPUT_STRIDE}; "
-            f"got patch size {list(patch_size)}"
-        )
-    kwargs = {**_ARCH_DEFAULTS, **variant, **overrides}
-    if kwargs["pretrained"] is None:
-        del kwargs["pretrained"]
-    else:
-        kwargs["pretrained"] = str(kwargs["pretrained"])
-    return kwargs
+    return complete_kwargs("SvANet", _ARCH_DEFAULTS, variant, overrides, patch_size, OUTPUT_STRIDE)
 
 
 TINY_VARIANT: dict[str, Any] = {

@@ -8,24 +8,20 @@ Every value is written out in plans, so a model folder records the exact network
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
 from svseg.errors import SvsegError
 from svseg.networks.lsnet.lnet import lnet_backbone_kwargs
 from svseg.networks.lsnet.model import LSNet
+from svseg.networks.recipe_kwargs import check_options, keyword_defaults
 from svseg.networks.registry import is_network, register_network
 
 DEFAULT_PATCH_SIZE = (256, 256)
 DEFAULT_SPACING = (1.0, 1.0)
 ROI_MULTIPLE = 32
 
-_CLASS_OPTIONS: dict[str, Any] = {
-    name: param.default
-    for name, param in inspect.signature(LSNet.__init__).parameters.items()
-    if param.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("lnet", "snet_kwargs")
-}
+_CLASS_OPTIONS: dict[str, Any] = keyword_defaults(LSNet, exclude=("lnet", "snet_kwargs"))
 OPTIONS: dict[str, Any] = {**_CLASS_OPTIONS, "lnet_width": 1.0, "snet_kwargs": None}
 """Every override a recipe accepts: LSNet's keyword arguments plus ``lnet_width`` (L-Net feature multiplier)."""
 
@@ -36,9 +32,7 @@ TINY_VARIANT: dict[str, Any] = {"lnet_width": 0.25, "roi_size": 32, "max_rois": 
 def lsnet_kwargs(variant: dict[str, Any], patch_size: Sequence[int] | None = None,
                  spacing: Sequence[float] | None = None, **overrides: Any) -> dict[str, Any]:
     """Complete LSNet kwargs (plain JSON) for a variant plus overrides; unknown names are user errors."""
-    unknown = sorted(set(overrides) - set(OPTIONS))
-    if unknown:
-        raise SvsegError(f"L-SNet has no option {', '.join(unknown)}; options: {', '.join(OPTIONS)}")
+    check_options("L-SNet", OPTIONS, overrides)
     options = {**OPTIONS, **variant, **overrides}
     patch = [int(p) for p in (DEFAULT_PATCH_SIZE if patch_size is None else patch_size)]
     spacing = [float(s) for s in (DEFAULT_SPACING if spacing is None else spacing)]
