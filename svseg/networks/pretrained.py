@@ -68,16 +68,32 @@ def load_resnet_weights(encoder: nn.Module, path: Path | str, first_conv: str = 
         for k, v in read_state_dict(path).items()
         if not k.startswith("fc.") and (k in expected or not k.endswith(_RUNNING_STATS))
     }
-    if first_conv in state and first_conv in expected and state[first_conv].ndim == 4:
-        wanted = expected[first_conv].shape[1]
+    load_fitting_state(
+        encoder, state, path, first_conv,
+        "the ResNet encoder",
+        f"expected torchvision's {getattr(encoder, 'reference_name', 'resnet50')} state dict and an encoder "
+        "built with width 1 and depths (3, 4, 6, 3)",
+    )
+
+
+def load_fitting_state(
+    encoder: nn.Module, state: dict[str, torch.Tensor], path: Path | str, first_conv: str, target: str, expected: str
+) -> None:
+    """Load `state` into `encoder` when every key and shape fits (RGB first conv adapted), else one clear error.
+
+    `target` names the encoder and `expected` says which published file fits, for the message.
+    """
+    wanted_state = encoder.state_dict()
+    if first_conv in state and first_conv in wanted_state and state[first_conv].ndim == 4:
+        wanted = wanted_state[first_conv].shape[1]
         if state[first_conv].shape[1] == 3 and wanted != 3:
-            state[first_conv] = adapt_first_conv(state[first_conv], wanted)
-    missing = [k for k in expected if k not in state and not k.endswith(_OPTIONAL_SUFFIX)]
-    unexpected = [k for k in state if k not in expected]
+            state = {**state, first_conv: adapt_first_conv(state[first_conv], wanted)}
+    missing = [k for k in wanted_state if k not in state and not k.endswith(_OPTIONAL_SUFFIX)]
+    unexpected = [k for k in state if k not in wanted_state]
     mismatched = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
-        for k in expected
-        if k in state and state[k].shape != expected[k].shape
+        f"{k} {tuple(state[k].shape)} vs {tuple(wanted_state[k].shape)}"
+        for k in wanted_state
+        if k in state and state[k].shape != wanted_state[k].shape
     ]
     problems = []
     if missing:
@@ -87,9 +103,5 @@ def load_resnet_weights(encoder: nn.Module, path: Path | str, first_conv: str = 
     if mismatched:
         problems.append(f"{len(mismatched)} shapes differ (e.g. {mismatched[0]})")
     if problems:
-        raise SvsegError(
-            f"{path}: does not fit the ResNet encoder: {'; '.join(problems)}; "
-            f"expected torchvision's {getattr(encoder, 'reference_name', 'resnet50')} state dict and an encoder "
-            "built with width 1 and depths (3, 4, 6, 3)"
-        )
+        raise SvsegError(f"{path}: does not fit {target}: {'; '.join(problems)}; {expected}")
     encoder.load_state_dict(state, strict=False)

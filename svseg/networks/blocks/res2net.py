@@ -24,8 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from svseg.errors import SvsegError
-from svseg.networks.pretrained import adapt_first_conv, read_state_dict
+from svseg.networks.pretrained import load_fitting_state, read_state_dict
 
 RES2NET50_DEPTHS = (3, 4, 6, 3)
 EXPANSION = 4
@@ -140,28 +139,8 @@ def load_res2net_weights(encoder: Res2NetEncoder, path: Path | str) -> None:
     naming the file.
     """
     state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
-    expected = encoder.state_dict()
-    if _FIRST_CONV in state and state[_FIRST_CONV].ndim == 4:
-        wanted = expected[_FIRST_CONV].shape[1]
-        if state[_FIRST_CONV].shape[1] == 3 and wanted != 3:
-            state[_FIRST_CONV] = adapt_first_conv(state[_FIRST_CONV], wanted)
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
-        for k in expected
-        if k in state and state[k].shape != expected[k].shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-    if mismatched:
-        problems.append(f"{len(mismatched)} shapes differ (e.g. {mismatched[0]})")
-    if problems:
-        raise SvsegError(
-            f"{path}: does not fit the Res2Net-50 v1b 26w x 4s encoder: {'; '.join(problems)}; "
-            "expected the published res2net50_v1b_26w_4s state dict"
-        )
-    encoder.load_state_dict(state, strict=False)
+    load_fitting_state(
+        encoder, state, path, _FIRST_CONV,
+        "the Res2Net-50 v1b 26w x 4s encoder",
+        "expected the published res2net50_v1b_26w_4s state dict",
+    )
