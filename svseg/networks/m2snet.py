@@ -44,7 +44,12 @@ from torch.nn import functional as F
 from svseg.errors import SvsegError
 from svseg.networks.blocks.res2net import RES2NET50_DEPTHS, Res2NetEncoder, load_res2net_weights
 from svseg.networks.blocks.subtraction import NORMS, FixedOnesConv, MultiScaleSubtraction, conv_norm_relu
-from svseg.networks.recipe_kwargs import check_choice, complete_kwargs, keyword_defaults
+from svseg.networks.recipe_kwargs import (
+    check_choice,
+    complete_kwargs,
+    keyword_defaults,
+    refuse_deep_supervision,
+)
 from svseg.networks.registry import register_network
 
 OUTPUT_STRIDE = 32
@@ -180,11 +185,7 @@ class M2SNet(nn.Module):
         pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
-        if deep_supervision:
-            raise SvsegError(
-                "M2SNet has no deep-supervision outputs (the released model has one output); build it with "
-                "deep_supervision=False (svseg's trainer sets enable_deep_supervision=False for it)"
-            )
+        refuse_deep_supervision("M2SNet", deep_supervision, "the released model has one output")
         check_choice("M2SNet", "encoder", encoder, ENCODERS)
         check_choice("M2SNet", "encoder_norm", encoder_norm, NORMS)
         check_choice("M2SNet", "decoder_norm", decoder_norm, NORMS)

@@ -33,6 +33,15 @@ def check_options(family: str, options: Mapping[str, Any], overrides: Mapping[st
         raise SvsegError(f"{family} has no option {', '.join(unknown)}; options: {', '.join(options)}")
 
 
+def refuse_deep_supervision(family: str, deep_supervision: bool, why: str) -> None:
+    """These families have one output; nnU-Net's deep supervision needs several, so asking for it is an error."""
+    if deep_supervision:
+        raise SvsegError(
+            f"{family} has no deep-supervision outputs ({why}); build it with deep_supervision=False "
+            "(svseg's trainer sets enable_deep_supervision=False for it)"
+        )
+
+
 def check_choice(family: str, name: str, value: str, choices: Sequence[str]) -> None:
     """Refuse a string option outside its choices."""
     if value not in choices:

@@ -33,7 +33,12 @@ from svseg.networks.blocks.conv_norm_act import ConvNormAct, make_divisible
 from svseg.networks.blocks.esca import ESCA, ESCA_KERNELS, esca_kernel_size
 from svseg.networks.blocks.resnet import RESNET50_DEPTHS, ResNetEncoder
 from svseg.networks.pretrained import load_resnet_weights
-from svseg.networks.recipe_kwargs import check_choice, complete_kwargs, keyword_defaults
+from svseg.networks.recipe_kwargs import (
+    check_choice,
+    complete_kwargs,
+    keyword_defaults,
+    refuse_deep_supervision,
+)
 from svseg.networks.registry import register_network
 
 OUTPUT_STRIDE = 8
@@ -98,11 +103,7 @@ class STSNet(nn.Module):
         pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
-        if deep_supervision:
-            raise SvsegError(
-                "STS-Net has no deep-supervision outputs (one stride-8 map); build it with deep_supervision=False "
-                "(svseg's trainer sets enable_deep_supervision=False for it)"
-            )
+        refuse_deep_supervision("STS-Net", deep_supervision, "one stride-8 map")
         check_choice("STS-Net", "esca_kernel", esca_kernel, ESCA_KERNELS)
         check_choice("STS-Net", "norm", norm, NORMS)
         if not width > 0 or int(input_channels) < 1 or int(num_classes) < 1 or int(groups) < 1:

@@ -41,7 +41,12 @@ from svseg.networks.blocks.link_decoder import FUSIONS, LinkDecoder
 from svseg.networks.blocks.mc_bottleneck import MCBottleneck
 from svseg.networks.blocks.resnet import RESNET50_DEPTHS, ResNetEncoder
 from svseg.networks.pretrained import load_resnet_weights
-from svseg.networks.recipe_kwargs import check_choice, complete_kwargs, keyword_defaults
+from svseg.networks.recipe_kwargs import (
+    check_choice,
+    complete_kwargs,
+    keyword_defaults,
+    refuse_deep_supervision,
+)
 from svseg.networks.registry import register_network
 
 OUTPUT_STRIDE = 32
@@ -98,11 +103,7 @@ class SvANet(nn.Module):
         pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
-        if deep_supervision:
-            raise SvsegError(
-                "SvANet has no deep-supervision outputs (the official model has none); build it with "
-                "deep_supervision=False (svseg's trainer sets enable_deep_supervision=False for it)"
-            )
+        refuse_deep_supervision("SvANet", deep_supervision, "the official model has none")
         check_choice("SvANet", "assemformer", assemformer, ASSEMFORMER_PLACES)
         check_choice("SvANet", "decoder_fusion", decoder_fusion, FUSIONS)
         if not width > 0 or int(input_channels) < 1 or int(num_classes) < 1:

@@ -39,6 +39,7 @@ from svseg.networks.lsnet.lnet import LNet
 from svseg.networks.lsnet.recalibration import RoIs, merge_by_max, paste_back, recalibrate, roi_theta, scale_gradient
 from svseg.networks.lsnet.rois import detect_rois, training_rois
 from svseg.networks.lsnet.targets import Objects
+from svseg.networks.recipe_kwargs import refuse_deep_supervision
 from svseg.networks.registry import create_network
 
 BACKGROUND_EPS = 1e-4
@@ -94,8 +95,7 @@ class LSNet(nn.Module):
         max_rois_per_pass: int = 64,
     ) -> None:
         super().__init__()
-        if deep_supervision:
-            raise SvsegError("L-SNet has no deep-supervision outputs; build it with deep_supervision=False")
+        refuse_deep_supervision("L-SNet", deep_supervision, "one full-size output")
         if int(num_classes) < 2:
             raise SvsegError(f"L-SNet needs background plus at least one foreground class, got {num_classes} classes")
         if int(roi_size) < 8 or margin < 0 or sigma <= 0 or not 0 < threshold < 1 or top_k < 1 or max_rois < 1:
