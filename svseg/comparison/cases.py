@@ -2,7 +2,7 @@
 
 Why staging: the held-out cases are a subset of the raw dataset's images (validation cases sit
 among the training images), and ``svseg predict`` reads whole folders. Copying the chosen cases'
-channel files unchanged to ``images/CASE_XXXX.<ending>`` and their masks to ``labels/CASE.<ending>``
+channel files unchanged to ``images/CASE_NNNN.<ending>`` and their masks to ``labels/CASE.<ending>``
 gives a folder in nnU-Net's layout, which ``svseg predict`` reads as one case per ``CASE`` (channel
 files stacked, mask named ``CASE.<ending>``), so prediction and evaluation run exactly as they would
 for a user's own ``imagesTs``. The raw dataset is only read.

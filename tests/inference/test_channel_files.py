@@ -74,7 +74,7 @@ def test_which_folders_are_read_the_nnunet_way(tmp_path: Path) -> None:
 
 def test_a_gap_in_the_channel_numbers_names_the_case(tmp_path: Path) -> None:
     gap = _pngs(tmp_path / "gap", "a_0000.png", "a_0002.png", "b_0000.png", "b_0001.png")
-    with pytest.raises(SvsegError, match=r"a_XXXX\.png: case 'a' has channel files _0000, _0002; .*without gaps"):
+    with pytest.raises(SvsegError, match=r"a_NNNN\.png: case 'a' has channel files _0000, _0002; .*without gaps"):
         list_cases(gap, tmp_path / "out", 2)
 
 
