@@ -13,7 +13,6 @@ for norm layers that keep none (InstanceNorm), whose affine weights still load.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from svseg.errors import SvsegError
+from svseg.utils.torch_files import PRETRAINED, load_torch_file
 
 _WRAPPER_KEYS = ("state_dict", "model")
 _OPTIONAL_SUFFIX = "num_batches_tracked"
@@ -42,12 +42,9 @@ def adapt_first_conv(weight: torch.Tensor, input_channels: int) -> torch.Tensor:
 def read_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
     """Read a state dict (optionally wrapped in `state_dict`/`model`, keys maybe `module.`-prefixed)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SvsegError(f"{path}: pretrained weights file not found (svseg never downloads weights)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:
-        raise SvsegError(f"{path}: cannot be read as a torch state dict ({type(exc).__name__})") from exc
+    state = load_torch_file(path, "cpu", PRETRAINED)  # weights-only; unsafe files refused
     for key in _WRAPPER_KEYS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]

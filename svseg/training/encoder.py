@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from svseg.errors import SvsegError
 from svseg.planning.plans import Recipe
 from svseg.training.network_from_plans import unwrap_network
+from svseg.utils.torch_files import PRETRAINED, load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +78,9 @@ def load_pretrained_encoder(network: nn.Module, path: Path) -> None:
     encoder = find_encoder(network)
     if encoder is None:
         raise SvsegError(f"{path}: this network has no 'encoder' to load pretrained weights into")
-    if not path.is_file():
+    if not path.exists():
         raise SvsegError(f"{path}: pretrained weights file not found (svseg never downloads weights)")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        raise SvsegError(f"{path}: cannot be read as a weights-only torch file ({type(exc).__name__})") from None
+    loaded = load_torch_file(path, "cpu", PRETRAINED)  # weights-only; unsafe files refused
     if isinstance(loaded, dict) and isinstance(loaded.get("network_weights"), dict):
         _copy_encoder_tensors(encoder, loaded["network_weights"], path)
     elif callable(getattr(unwrap_network(network), "load_pretrained_encoder", None)):

@@ -124,3 +124,51 @@ def test_resume_prefers_final_then_latest_then_best(tmp_path: Path) -> None:
     for name in ("checkpoint_best.pth", "checkpoint_latest.pth", "checkpoint_final.pth"):
         (tmp_path / name).write_bytes(b"")
         assert find_resume_checkpoint(tmp_path) == tmp_path / name
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+def test_a_checkpoint_that_needs_a_full_unpickle_is_refused_before_anything_is_restored(tmp_path: Path) -> None:
+    source = FakeTrainer(tmp_path, seed=0)
+    source.train_one_epoch()
+    source.save_checkpoint(str(tmp_path / "c.pth"))
+    checkpoint = torch.load(tmp_path / "c.pth", weights_only=True)
+    torch.save({**checkpoint, "extra": _Payload(tmp_path / "MARKER")}, tmp_path / "hostile.pth")
+    target = FakeTrainer(tmp_path, seed=1)
+    before = [t.clone() for t in target.network.state_dict().values()]
+    with pytest.raises(SvsegError, match=r"hostile\.pth: refused: .*posix\.system.*weights_only=False"):
+        target.load_checkpoint(str(tmp_path / "hostile.pth"))
+    assert not (tmp_path / "MARKER").exists()
+    assert all(torch.equal(a, b) for a, b in zip(before, target.network.state_dict().values(), strict=True))
+
+
+def test_weights_only_or_misfitting_checkpoints_cannot_be_resumed(tmp_path: Path) -> None:
+    source = FakeTrainer(tmp_path, seed=0)
+    source.train_one_epoch()
+    source.save_checkpoint(str(tmp_path / "c.pth"))
+    checkpoint = torch.load(tmp_path / "c.pth", weights_only=True)
+    torch.save({"network_weights": checkpoint["network_weights"]}, tmp_path / "weights.pth")
+    with pytest.raises(SvsegError, match=r"weights\.pth: cannot resume from it: no optimizer_state, current_epoch"):
+        FakeTrainer(tmp_path, seed=1).load_checkpoint(str(tmp_path / "weights.pth"))
+    wider = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4)).state_dict()
+    torch.save({**checkpoint, "network_weights": wider}, tmp_path / "wider.pth")
+    with pytest.raises(SvsegError, match=r"wider\.pth: does not fit the network or optimizer") as info:
+        FakeTrainer(tmp_path, seed=1).load_checkpoint(str(tmp_path / "wider.pth"))
+    assert "\n" not in str(info.value)
+
+
+def test_a_folder_named_like_a_checkpoint_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "checkpoint_final.pth").mkdir()
+    (tmp_path / "checkpoint_latest.pth").write_bytes(b"x")
+    with pytest.raises(SvsegError, match=r"checkpoint_final\.pth: is a folder"):
+        find_resume_checkpoint(tmp_path)
+    with pytest.raises(SvsegError, match=r"checkpoint_final\.pth: is a folder"):
+        read_checkpoint(tmp_path / "checkpoint_final.pth")
