@@ -18,22 +18,22 @@ from svseg.datasets.labels import LabelPlan
 from svseg.datasets.nifti_copy import copy_nifti_channel, is_nifti, write_nifti_label
 from svseg.datasets.pairing import CaseSource
 from svseg.io import write_image, write_mask_like
+from svseg.io.channel_rule import ChannelRule, case_channel_count
+from svseg.io.source_files import SourceInfo
 
-PNG_DTYPES = (np.uint8, np.uint16)
 
-
-def output_ending(channels: list[Channel]) -> str:
-    """The dataset's file ending, decided from one case's channels.
+def output_ending(rule: ChannelRule, sources: tuple[SourceInfo, ...] | list[SourceInfo]) -> str:
+    """The file ending one case needs under the dataset's `rule`, from its source files' summaries.
 
     Volumes become ``.nii.gz``. 2D images become ``.png`` (lossless, read by nnU-Net) when PNG
     can hold them: 8-bit grey or colour, 16-bit grey. Anything else (float, signed, 16-bit colour
     microscopy) becomes ``.tif``, which nnU-Net's 2D reader also reads.
     """
-    if any(channel.image.is_volume for channel in channels):
+    if any(info.is_volume for info in sources):
         return ".nii.gz"
-    for channel in channels:
-        array = channel.image.array
-        if array.dtype == np.uint8 or (array.dtype == np.uint16 and array.ndim == 2):
+    for info in sources:
+        grey = case_channel_count(rule.colour, [info]) == 1
+        if info.dtype == "uint8" or (info.dtype == "uint16" and grey):
             continue
         return ".tif"
     return ".png"
@@ -46,9 +46,9 @@ def case_paths(target: Path, case: CaseSource, num_files: int, ending: str) -> t
     return images, target / f"labels{subset}" / f"{case.case_id}{ending}"
 
 
-def write_case(target: Path, case: CaseSource, ending: str, plan: LabelPlan | None) -> list[Path]:
-    """Convert one case into `target`; returns the files written (images first, then the label)."""
-    channels = read_case_images(case.images)
+def write_case(target: Path, case: CaseSource, ending: str, plan: LabelPlan | None, rule: ChannelRule) -> list[Path]:
+    """Convert one case into `target` under the dataset's channel `rule`; returns the files written (images first)."""
+    channels = read_case_images(rule, case.images)
     image_paths, label_path = case_paths(target, case, len(channels), ending)
     for channel, path in zip(channels, image_paths, strict=True):
         _write_channel(channel, path, ending)

@@ -2,7 +2,8 @@
 
 The import runs in three passes so that a bad dataset writes nothing: (1) detect the layout
 and pair files by name; (2) read every case, checking sizes, geometry and mask values, and
-choose the label mapping, channel names and output format for the whole dataset; (3) write
+choose the label mapping, the channel rule (how source files become channels, recorded in
+dataset.json for prediction), channel names and output format for the whole dataset; (3) write
 all cases into a temporary folder under the raw root, validate it as nnU-Net will see it, and
 only then rename it into place. Source files are only ever opened for reading.
 """
@@ -30,11 +31,12 @@ from svseg.datasets.msd import read_decathlon_task
 from svseg.datasets.pairing import CaseSource, pair_cases
 from svseg.datasets.problems import DatasetProblemsError, Problem, ProblemList
 from svseg.datasets.raw_import import import_raw_dataset
-from svseg.datasets.scan import ScannedCase, check_consistency, dataset_ending, scan_cases
+from svseg.datasets.scan import ScannedCase, check_consistency, check_rule, dataset_ending, scan_cases
 from svseg.datasets.split import assign_test_cases
 from svseg.datasets.target import ImportResult, claim_target
 from svseg.datasets.validate import validate_folder
 from svseg.errors import SvsegError
+from svseg.io.channel_rule import RGB_IMAGES, RULE_KEY, ChannelRule, case_channel_count, decide_rule
 from svseg.paths import DatasetRef, check_dataset_name
 from svseg.utils.fs import atomic_directory, atomic_write_json
 from svseg.utils.progress import track
@@ -73,16 +75,21 @@ def import_dataset(
     cases, declared_labels, declared_channels = _collect_cases(layout, problems, label_names, unlabelled_as_test)
     cases = assign_test_cases(cases, test_fraction, test_split)
     scanned = scan_cases(cases, problems, len(declared_labels) if declared_labels else None)
-    check_consistency(scanned, problems)
+    rule = decide_rule([item.sources for item in scanned]) if scanned else None
+    if rule is not None:
+        check_consistency(scanned, rule, problems)
     plan = _plan_labels(scanned, declared_labels, problems)
     if not problems and sum(not item.case.test for item in scanned) < 2:
         problems.add(layout.images_dir, "needs at least 2 labelled training cases for cross-validation")
     problems.raise_if_any()
-    assert plan is not None  # no problems, so planning succeeded
+    assert plan is not None and rule is not None  # no problems, so planning succeeded and cases exist
     if not plan.is_identity:
         log.info("mask values mapped to consecutive labels: %s", plan.describe_changes())
-    channels = _channel_names(layout, scanned, channel_names or declared_channels)
-    return _warn_few_training_cases(_write_dataset(layout, target, scanned, plan, channels))
+    channels = _channel_names(layout, scanned, rule, channel_names or declared_channels)
+    rule = rule.with_channel_names(channels)
+    check_rule(scanned, rule, problems)
+    problems.raise_if_any()
+    return _warn_few_training_cases(_write_dataset(layout, target, scanned, plan, channels, rule))
 
 
 def _warn_few_training_cases(result: ImportResult) -> ImportResult:
@@ -127,30 +134,31 @@ def _plan_labels(scanned: list[ScannedCase], declared: list[str] | None, problem
     return plan
 
 
-def _channel_names(layout: Layout, scanned: list[ScannedCase], given: Sequence[str] | str | None) -> list[str]:
+def _channel_names(layout: Layout, scanned: list[ScannedCase], rule: ChannelRule,
+                   given: Sequence[str] | str | None) -> list[str]:
     """User or MSD names (checked against the channel count), else names picking a sound normalisation."""
-    first = scanned[0]
-    names = channel_names_from_user(given, first.num_channels, first.case.images[0])
+    example = next(item for item in scanned if case_channel_count(rule.colour, item.sources) == rule.num_channels)
+    names = channel_names_from_user(given, rule.num_channels, example.case.images[0])
     if names:
         return names
-    modality = series_modality(first.case.images[0]) if layout.kind is LayoutKind.DICOM else None
-    return default_channel_names(first.num_channels, is_volume=first.is_volume, rgb_8bit=first.rgb_8bit,
-                                 modality=modality)
+    modality = series_modality(example.case.images[0]) if layout.kind is LayoutKind.DICOM else None
+    rgb_8bit = rule.colour == RGB_IMAGES and all(info.dtype == "uint8" for item in scanned for info in item.sources)
+    return default_channel_names(rule.num_channels, is_volume=rule.dims == 3, rgb_8bit=rgb_8bit, modality=modality)
 
 
 def _write_dataset(layout: Layout, target: DatasetRef, scanned: list[ScannedCase], plan: LabelPlan,
-                   channels: list[str]) -> ImportResult:
+                   channels: list[str], rule: ChannelRule) -> ImportResult:
     """Write every case and dataset.json into a temporary folder; validate; move it into place."""
-    ending = dataset_ending(scanned)
+    ending = dataset_ending(scanned, rule)
     training = [item for item in scanned if not item.case.test]
     content = build_dataset_json(
         name=target.name, channel_names=channels, label_names=plan.names, num_training=len(training),
-        file_ending=ending, svseg_info=_provenance(layout, scanned, plan),
+        file_ending=ending, svseg_info=_provenance(layout, scanned, plan, rule),
     )
     with atomic_directory(target.raw_dir) as folder:
         written_from: dict[Path, Path] = {}
         for item in track(scanned, f"writing {target.folder_name}"):
-            for path in write_case(folder, item.case, ending, plan):
+            for path in write_case(folder, item.case, ending, plan, rule):
                 is_label = path.parent.name.startswith("labels")
                 written_from[path] = item.case.label if is_label and item.case.label else item.case.images[0]
         atomic_write_json(folder / "dataset.json", content)
@@ -167,10 +175,11 @@ def _write_dataset(layout: Layout, target: DatasetRef, scanned: list[ScannedCase
     )
 
 
-def _provenance(layout: Layout, scanned: list[ScannedCase], plan: LabelPlan) -> dict[str, Any]:
-    """svseg's record of where each case came from and how its labels were mapped."""
-    info: dict[str, Any] = {"source": str(layout.root), "layout": layout.kind.value, **plan.provenance()}
-    if scanned[0].num_channels == 3 and not scanned[0].is_volume:
+def _provenance(layout: Layout, scanned: list[ScannedCase], plan: LabelPlan, rule: ChannelRule) -> dict[str, Any]:
+    """svseg's record of where each case came from, how its labels were mapped and its channel rule."""
+    info: dict[str, Any] = {"source": str(layout.root), "layout": layout.kind.value, **plan.provenance(),
+                            RULE_KEY: rule.to_json()}
+    if rule.colour == RGB_IMAGES and rule.num_channels == 3:
         info["channel_meaning"] = {str(index): colour for index, colour in enumerate(RGB_CHANNEL_MEANING)}
     info["cases"] = {item.case.case_id: _relative(item.case.images[0], layout.root) for item in scanned}
     info["test_cases"] = sorted(item.case.case_id for item in scanned if item.case.test)

@@ -3,10 +3,17 @@
 Volumes (NIfTI, NRRD, MetaImage) and DICOM series go through SimpleITK, which keeps spacing,
 origin and direction exactly; 2D images go through Pillow (PNG, JPG, BMP) and tifffile (TIFF),
 which keep bit depth and palettes. Every failure becomes one SvsegError naming the file.
+
+Inputs are read whole or refused: SimpleITK reads a NIfTI file that ends early (a copy cut
+short) without complaint and fills the missing voxels with 0, so NIfTI files are first checked
+against their header (:func:`check_nifti_complete`). NRRD and MetaImage readers already fail
+on short data.
 """
 
 from __future__ import annotations
 
+import errno
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +22,26 @@ from svseg.errors import SvsegError
 from svseg.io.formats import file_ending, is_volume_ending
 from svseg.io.image import Image
 
+_NIFTI_ENDINGS = (".nii", ".nii.gz")
+_GZIP_CHUNK = 1 << 24  # bytes decompressed at a time while counting a .nii.gz
+
+
+def check_exists(path: Path) -> None:
+    """Raise SvsegError naming `path` when it cannot be opened: missing, or a symbolic link loop."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise SvsegError(f"{path}: no such file or folder") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SvsegError(f"{path}: symbolic link loop (following the link leads back to it)") from None
+        raise SvsegError(f"{path}: cannot be opened ({exc.strerror})") from None
+
 
 def read_image(path: Path | str) -> Image:
     """Read any supported file (or a DICOM series folder) with its geometry."""
     path = Path(path)
-    if not path.exists():
-        raise SvsegError(f"{path}: no such file or folder")
+    check_exists(path)
     if path.is_dir():
         return read_dicom_series(path)
     ending = file_ending(path)
@@ -75,19 +96,65 @@ def read_dicom_series(folder: Path | str) -> Image:
     try:
         itk_image = reader.Execute()
     except RuntimeError as exc:
-        raise SvsegError(f"{folder}: DICOM series cannot be read ({str(exc).splitlines()[0]})") from None
+        raise SvsegError(f"{folder}: DICOM series cannot be read ({itk_reason(exc)})") from None
     return _from_sitk(itk_image, folder, ".dcm")
 
 
 def _read_sitk(path: Path, ending: str) -> Image:
+    return _from_sitk(read_sitk(path), path, ending)
+
+
+def read_sitk(path: Path):
+    """A volume file as a SimpleITK image, checked to be complete; errors name the file."""
     import SimpleITK as sitk
 
+    if path.name.lower().endswith(_NIFTI_ENDINGS):
+        check_nifti_complete(path)
     try:
-        itk_image = sitk.ReadImage(str(path))
+        return sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        message = next((line for line in str(exc).splitlines() if line.strip()), "unreadable")
-        raise SvsegError(f"{path}: cannot be read ({message.strip()[:200]})") from None
-    return _from_sitk(itk_image, path, ending)
+        raise SvsegError(f"{path}: cannot be read ({itk_reason(exc)})") from None
+
+
+def itk_reason(exc: BaseException) -> str:
+    """The useful part of an ITK exception: the ``ITK ERROR`` line without its class prefix."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("ITK ERROR:"):
+            return re.sub(r"^ITK ERROR: \w+\(0x[0-9a-fA-F]+\): ", "", line)[:200]
+    return (lines[-1] if lines else "unreadable")[:200]
+
+
+def check_nifti_complete(path: Path) -> None:
+    """Refuse a NIfTI file holding fewer bytes than its header's voxel count needs (a cut copy).
+
+    ``.nii.gz`` files are decompressed in chunks (never held whole), which also catches a gzip
+    stream that ends early; the cost is one extra decompression pass at read time.
+    """
+    import gzip
+    import zlib
+
+    import nibabel as nib
+
+    try:
+        header = nib.load(str(path)).header
+        needed = int(header.get_data_offset()) + int(np.prod(header.get_data_shape(), dtype=np.int64)) * int(
+            header.get_data_dtype().itemsize)
+    except Exception as exc:  # a header nibabel cannot parse: SimpleITK gives the reason
+        raise SvsegError(f"{path}: cannot be read ({type(exc).__name__}: {str(exc)[:160]})") from None
+    if not path.name.lower().endswith(".gz"):
+        found = path.stat().st_size
+    else:
+        found = 0
+        try:
+            with gzip.open(path, "rb") as stream:
+                while chunk := stream.read(_GZIP_CHUNK):
+                    found += len(chunk)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise SvsegError(f"{path}: file is truncated or corrupt (the compressed data ends early after "
+                             f"{found} of {needed} bytes: {exc})") from None
+    if found < needed:
+        raise SvsegError(f"{path}: file is truncated ({found} of the {needed} bytes its header announces)")
 
 
 def _from_sitk(itk_image, source: Path, ending: str) -> Image:

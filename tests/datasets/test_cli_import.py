@@ -91,9 +91,9 @@ def _empty_file(tmp: Path) -> tuple[Path, list[str], str]:
 
 
 def _mixed_channels(tmp: Path) -> tuple[Path, list[str], str]:
-    source = paired_2d(tmp / "src", n=3, rgb=True)
-    write_png(source / "images" / "case1.png", noise_image((20, 24), seed=1))
-    return source, [], "case1.png"
+    source = paired_volumes(tmp / "src", n=3)
+    write_volume(source / "images" / "vol1.nii.gz", noise_image((4, 12, 10, 2), seed=1, dtype=np.int16))
+    return source, [], "vol1.nii.gz"
 
 
 def _spacing_mismatch(tmp: Path) -> tuple[Path, list[str], str]:
