@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from svseg.errors import SvsegError
-from svseg.inference.inputs import Case, check_channels, convention_for_reader, list_cases, probe_channels
+from svseg.inference.inputs import Case, check_case, convention_for_reader, list_cases, model_input_rule
 from svseg.inference.model_loading import (
     checkpoint_file_name,
     model_channel_names,
@@ -32,6 +32,8 @@ from svseg.inference.writing import output_paths, probabilities_path
 
 if TYPE_CHECKING:
     import torch
+
+    from svseg.io.channel_rule import ChannelRule
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +123,10 @@ def predict(
         log.info("skipping %d existing mask(s) in %s (use --overwrite to predict them again)",
                  len(result.skipped), output_dir)
     for case in todo:
-        check_channels(case, probe_channels(case), len(channel_names), channel_names)
+        check_case(case, rule, channel_names)
     if todo:
         _run(todo, folder, fold_names, convention, torch_device, tta, save_probabilities, checkpoint, batch_size,
-             result)
+             result, (rule, channel_names))
     result.seconds_total = time.perf_counter() - started
     log.info("wrote %d mask(s) to %s in %.1f s", len([p for p in result.written if p.suffix != ".npz"]),
              output_dir, result.seconds_total)
@@ -133,7 +135,7 @@ def predict(
 
 def _run(todo: list[Case], folder: Path, folds: list[str], convention: str, torch_device: torch.device,
          tta: bool | None, save_probabilities: bool, checkpoint: str, batch_size: int | None,
-         result: PredictResult) -> None:
+         result: PredictResult, channels: tuple[ChannelRule, list[str]]) -> None:
     """Load the model and predict `todo`, recording files and timings in `result`.
 
     Volumes are predicted one by one in chunks of slices; consecutive 2D images go through an
@@ -163,7 +165,7 @@ def _run(todo: list[Case], folder: Path, folds: list[str], convention: str, torc
     batcher = ImageBatcher(predictor, save_probabilities, record)
     predicting_started, cpu_started = time.perf_counter(), time.process_time()
     for case in track(todo, "Predicting"):
-        image = read_case(case)
+        image = read_case(case, *channels)
         network_input, properties = preprocess(predictor, *to_nnunet_array(image, convention))
         if not image.is_volume and network_input.shape[1] == 1:
             batcher.add((case, image), network_input, properties)

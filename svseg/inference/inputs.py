@@ -15,12 +15,17 @@ A folder named the nnU-Net way (``CASE_0000.<ending>``, ``CASE_0001.<ending>``) 
 nnU-Net's cases: one case per ``CASE``, its files stacked as channels, its mask ``CASE.<ending>``
 (:mod:`svseg.inference.channel_files`). Any other input is one case per file or DICOM series.
 
-Before any work starts every input is checked (readable, channel count), so a bad file fails
-the run before a single mask is written.
+Every case becomes the model's channels through the channel rule the model was trained with
+(:mod:`svseg.io.channel_rule`, recorded in its dataset.json by ``svseg import``, or derived from
+``channel_names`` and ``file_ending`` for older and plain nnU-Net models): the conversion import
+applied to the training images is applied to the inputs. Before any work starts every input is
+checked (readable, mappable to the model's channels), so a bad file fails the run before a
+single mask is written.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,8 +34,9 @@ import numpy as np
 
 from svseg.errors import SvsegError
 from svseg.inference.channel_files import describe_case, group_channel_files
-from svseg.io import Image, file_ending, read_image, stem_of
-from svseg.io.formats import is_volume_ending
+from svseg.io import Image, check_exists, file_ending, stem_of
+from svseg.io.channel_rule import ChannelRule, apply_rule, plan_case, rule_for_dataset_json
+from svseg.io.source_files import SourceInfo, probe_source
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +90,7 @@ def list_cases(inputs: Path | list[Path], output_dir: Path, num_channels: int = 
         raise SvsegError(f"{output_dir}: output path exists and is not a folder")
     if isinstance(inputs, (str, Path)):
         inputs = Path(inputs)
-        if not inputs.exists():
-            raise SvsegError(f"{inputs}: no such file or folder")
+        check_exists(inputs)
         sources = _expand_folder(inputs) if inputs.is_dir() else [_checked_file(inputs)]
         input_folders = {inputs.resolve()} if inputs.is_dir() else {inputs.resolve().parent}
     else:
@@ -124,6 +129,8 @@ def _expand_folder(folder: Path) -> list[Path]:
     for child in sorted(folder.iterdir()):
         if child.name.startswith("."):
             continue
+        if file_ending(child) and not child.exists():
+            check_exists(child)  # an image name that cannot be opened (a link loop, a dangling link) is an error
         if child.is_file() and file_ending(child):
             sources.append(child)
         elif child.is_dir() and _has_dicom_series(child):
@@ -142,8 +149,7 @@ def _expand_folder(folder: Path) -> list[Path]:
 
 
 def _checked_path(path: Path) -> Path:
-    if not path.exists():
-        raise SvsegError(f"{path}: no such file or folder")
+    check_exists(path)
     if path.is_dir():
         if not _has_dicom_series(path):
             raise SvsegError(f"{path}: folder holds no DICOM series (pass image files or a folder of them)")
@@ -175,98 +181,70 @@ def _check_unique_outputs(cases: list[Case]) -> None:
         seen[case.output] = case.source
 
 
-def probe_channels(case: Case) -> int:
-    """Check that `case` can be read and return its channel count, reading as little as possible.
+def model_input_rule(model_dir: Path) -> ChannelRule:
+    """The channel rule of the model in `model_dir`, from its dataset.json (see the module docstring)."""
+    path = Path(model_dir) / "dataset.json"
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SvsegError(f"{path}: not found; is {path.parent} a trained model folder?") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SvsegError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(content, dict):
+        raise SvsegError(f"{path}: expected a JSON object at the top level")
+    return rule_for_dataset_json(content, path)
+
+
+def probe_case(case: Case) -> list[SourceInfo]:
+    """Check that `case` can be read and summarise its files, reading as little as possible.
 
     Volumes and DICOM series are checked through their headers only (a 400-slice CT is read
-    once, when it is predicted); 2D images are small and are decoded fully, which also catches
-    truncated files. A multi-file case counts the channels of all its files, which must share
-    size and spacing (as nnU-Net's readers demand).
+    once, when it is predicted; its NaN check and a truncated file's check happen then); 2D
+    images are small and are decoded fully, which also catches truncated files and NaN. The files
+    of a multi-file case must share size and spacing (as nnU-Net's readers demand).
     """
-    if case.is_dicom:
-        return _probe_dicom(case.source)
-    headers = [_probe_file(path) for path in case.files]
-    first = headers[0]
-    for path, header in zip(case.files[1:], headers[1:], strict=True):
-        if header.size != first.size:
-            raise SvsegError(f"{path}: size {header.size} differs from {case.source.name} {first.size} "
+    infos = [probe_source(path) for path in case.files]
+    first = infos[0]
+    for path, info in zip(case.files[1:], infos[1:], strict=True):
+        if info.size != first.size:
+            raise SvsegError(f"{path}: size {info.size} differs from {case.source.name} {first.size} "
                              "(a case's channel files must match)")
-        if not np.allclose(header.spacing, first.spacing, rtol=1e-4, atol=1e-6):
-            raise SvsegError(f"{path}: spacing {header.spacing} differs from {case.source.name} {first.spacing} "
+        if not np.allclose(info.spacing, first.spacing, rtol=1e-4, atol=1e-6):
+            raise SvsegError(f"{path}: spacing {info.spacing} differs from {case.source.name} {first.spacing} "
                              "(a case's channel files must match)")
-    return sum(header.channels for header in headers)
+    return infos
 
 
-@dataclass(frozen=True)
-class _Header:
-    channels: int
-    size: tuple[int, ...]
-    spacing: tuple[float, ...]
+def check_case(case: Case, rule: ChannelRule, channel_names: list[str]) -> None:
+    """Fail with one line naming the file (or the case, for channel files) unless `case` maps to the model."""
+    plan_case(rule, probe_case(case), channel_names, _case_label(case))
 
 
-def _probe_file(path: Path) -> _Header:
-    if is_volume_ending(file_ending(path)):
-        return _probe_sitk(path)
-    image = read_image(path)
-    return _Header(image.num_channels, image.spatial_shape, tuple(image.spacing))
-
-
-def _probe_sitk(path: Path) -> _Header:
-    import SimpleITK as sitk
-
-    if path.stat().st_size == 0:
-        raise SvsegError(f"{path}: file is empty")
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        message = next((line for line in str(exc).splitlines() if line.strip()), "unreadable")
-        raise SvsegError(f"{path}: cannot be read ({message.strip()[:200]})") from None
-    if reader.GetDimension() not in (2, 3):
-        raise SvsegError(f"{path}: {reader.GetDimension()}D images are not supported (2D or 3D only)")
-    return _Header(int(reader.GetNumberOfComponents()), tuple(reader.GetSize()), tuple(reader.GetSpacing()))
-
-
-def _probe_dicom(folder: Path) -> int:
-    import SimpleITK as sitk
-
-    series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise SvsegError(f"{folder}: no DICOM series found in this folder")
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series[0])
-    return _probe_sitk(Path(files[0])).channels
-
-
-def check_channels(case: Case, found: int, expected: int, channel_names: list[str]) -> None:
-    """Fail with the file (and the case, for channel files) named when the channel count differs from the model's."""
-    if found != expected:
-        kinds = {1: "grey", 3: "RGB", 4: "RGBA"} if len(case.files) == 1 else {}
-        described = f"{found} channel{'s' if found != 1 else ''}" + (f" ({kinds[found]})" if found in kinds else "")
-        named = describe_case(case.channel_files) if case.channel_files else str(case.source)
-        raise SvsegError(f"{named}: has {described}, but the model expects {expected} "
-                         f"({', '.join(channel_names)})")
-
-
-def read_case(case: Case) -> Image:
-    """Read the case's pixels and geometry with svseg's readers; channel files are stacked in order.
+def read_case(case: Case, rule: ChannelRule, channel_names: list[str] | None = None) -> Image:
+    """Read the case's pixels and geometry through the model's channel `rule`; channels stacked in order.
 
     The geometry is the first file's; nnU-Net's reader only warns when the files' origins or
     directions differ, and so does svseg.
     """
-    images = [read_image(path) for path in case.files]
-    if len(images) == 1:
-        return images[0]
-    first = images[0]
-    for path, image in zip(case.files[1:], images[1:], strict=True):
+    channels = apply_rule(rule, list(case.files), channel_names or (), _case_label(case))
+    first = channels[0].image
+    for channel in channels[1:]:
+        image = channel.image
         if image.spatial_shape != first.spatial_shape:  # probed before, unless a file changed since
-            raise SvsegError(f"{path}: size {image.spatial_shape} differs from {case.source.name} "
+            raise SvsegError(f"{channel.source}: size {image.spatial_shape} differs from {case.source.name} "
                              f"{first.spatial_shape}")
-        if first.geometry_matches(image):
-            log.warning("%s: %s differ from %s; the mask takes the geometry of %s", path,
+        if channel.source != case.source and first.geometry_matches(image):
+            log.warning("%s: %s differ from %s; the mask takes the geometry of %s", channel.source,
                         ", ".join(first.geometry_matches(image)), case.source.name, case.source.name)
-    channels = [image.array if image.num_channels > 1 else image.array[..., None] for image in images]
-    return replace(first, array=np.concatenate(channels, axis=-1), palette=None)
+    if len(channels) == 1:
+        return first
+    stacked = [c.image.array if c.num_channels > 1 else c.image.array[..., None] for c in channels]
+    return replace(first, array=np.concatenate(stacked, axis=-1), palette=None)
+
+
+def _case_label(case: Case) -> str:
+    """How errors name a case: its file, or its first file with the case name for channel files."""
+    return describe_case(case.channel_files) if case.channel_files else str(case.source)
 
 
 def to_nnunet_array(image: Image, convention: str) -> tuple[np.ndarray, dict]:

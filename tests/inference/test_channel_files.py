@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 from svseg.cli import app
 from svseg.errors import SvsegError
 from svseg.inference.api import predict
-from svseg.inference.inputs import NATURAL_2D, VOLUME, list_cases, probe_channels, read_case, to_nnunet_array
+from svseg.inference.inputs import NATURAL_2D, VOLUME, list_cases, probe_case, read_case, to_nnunet_array
 from svseg.inference.model_loading import load_model
 from svseg.io import read_image
+from svseg.io.channel_rule import COMPONENTS, GREY_IMAGES, ChannelRule
 
 from .models import make_model_folder, noisy_volume, write_volume
 
@@ -85,8 +86,8 @@ def test_channel_files_stack_like_nnunets_readers(tmp_path: Path) -> None:
     volumes = _volumes(tmp_path / "v", "a_0000.nii.gz", "a_0001.nii.gz", "a_0002.nii.gz", "b_0000.nii.gz",
                        "b_0001.nii.gz", "b_0002.nii.gz", shape=(3, 9, 7), spacing=(0.5, 0.7, 3.0))
     case = next(c for c in list_cases(volumes, tmp_path / "out", 3) if c.output.name == "a.nii.gz")
-    assert probe_channels(case) == 3
-    image = read_case(case)
+    assert [info.channels for info in probe_case(case)] == [1, 1, 1]
+    image = read_case(case, ChannelRule(3, 3, COMPONENTS, 3))
     assert image.array.shape == (3, 9, 7, 3) and image.source == volumes / "a_0000.nii.gz"
     np.testing.assert_array_equal(image.array[..., 2], noisy_volume(2, (3, 9, 7)))  # a_0002 is channel 2
     data, properties = to_nnunet_array(image, VOLUME)
@@ -95,7 +96,7 @@ def test_channel_files_stack_like_nnunets_readers(tmp_path: Path) -> None:
     np.testing.assert_allclose(properties["spacing"], expected_properties["spacing"])
     pngs = _pngs(tmp_path / "p", "x_0000.png", "x_0001.png", "y_0000.png", "y_0001.png")
     case = list_cases(pngs, tmp_path / "out", 2)[0]
-    data, properties = to_nnunet_array(read_case(case), NATURAL_2D)
+    data, properties = to_nnunet_array(read_case(case, ChannelRule(2, 2, GREY_IMAGES, 2)), NATURAL_2D)
     expected, expected_properties = NaturalImage2DIO().read_images([str(p) for p in case.files])
     np.testing.assert_array_equal(data, expected)
     assert list(properties["spacing"]) == list(expected_properties["spacing"])
@@ -105,11 +106,11 @@ def test_channel_files_must_share_size_and_spacing(tmp_path: Path) -> None:
     folder = _volumes(tmp_path / "size", "a_0000.nii.gz", shape=(3, 8, 8))
     _volumes(folder, "a_0001.nii.gz", shape=(3, 8, 9))
     with pytest.raises(SvsegError, match=r"a_0001\.nii\.gz: size \(9, 8, 3\) differs from a_0000\.nii\.gz"):
-        probe_channels(list_cases(folder, tmp_path / "out", 2)[0])
+        probe_case(list_cases(folder, tmp_path / "out", 2)[0])
     folder = _volumes(tmp_path / "spacing", "a_0000.nii.gz", shape=(3, 8, 8))
     _volumes(folder, "a_0001.nii.gz", shape=(3, 8, 8), spacing=(0.8, 0.8, 2.0))
     with pytest.raises(SvsegError, match=r"a_0001\.nii\.gz: spacing .* differs"):
-        probe_channels(list_cases(folder, tmp_path / "out", 2)[0])
+        probe_case(list_cases(folder, tmp_path / "out", 2)[0])
 
 
 def _nnunet_masks(model_dir: Path, cases: list[list[Path]], out: Path) -> None:

@@ -54,9 +54,10 @@ def test_bad_input_exits_2_names_the_file_and_writes_nothing(planned: dict, tmp_
     if problem == "unreadable":
         (scans / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
         named = "broken.png"
-    elif problem == "channels":
-        PILImage.fromarray(np.zeros((40, 30, 3), np.uint8)).save(scans / "colour.png")
-        named = "colour.png"
+    elif problem == "channels":  # true colour for a grey model (an equal-channel RGB image would be read as grey)
+        colour = (np.random.default_rng(3).random((40, 30, 3)) * 255).astype(np.uint8)
+        PILImage.fromarray(colour).save(scans / "colour.png")
+        named = "colour.png: true-colour RGB (channels differ), but the model was trained on grey images"
     elif problem == "unknown_model":
         args = ["-i", str(scans), "-o", str(out), "-d", "NoSuchDataset"]
         named = "NoSuchDataset"

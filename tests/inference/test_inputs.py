@@ -19,13 +19,14 @@ from svseg.inference.inputs import (
     NATURAL_2D,
     VOLUME,
     Case,
-    check_channels,
+    check_case,
     convention_for_reader,
     list_cases,
-    probe_channels,
+    probe_case,
     to_nnunet_array,
 )
 from svseg.io import read_image
+from svseg.io.channel_rule import derive_rule
 
 from .models import noisy_volume, write_dicom_series, write_volume
 
@@ -103,16 +104,21 @@ def test_probe_counts_channels_and_names_unreadable_files(tmp_path: Path) -> Non
     vector = sitk.GetImageFromArray(np.zeros((3, 8, 8, 2), np.float32), isVector=True)
     sitk.WriteImage(vector, str(tmp_path / "two.nii.gz"))
     write_dicom_series(tmp_path / "dicom", noisy_volume(shape=(3, 8, 8)))
-    found = {name: probe_channels(Case(tmp_path / name, tmp_path / "o" / name))
+    found = {name: [info.channels for info in probe_case(Case(tmp_path / name, tmp_path / "o" / name))]
              for name in ("grey.png", "rgb.png", "rgba.png", "ct.nii.gz", "two.nii.gz", "dicom")}
-    assert found == {"grey.png": 1, "rgb.png": 3, "rgba.png": 4, "ct.nii.gz": 1, "two.nii.gz": 2, "dicom": 1}
+    # alpha is dropped when read, so an RGBA file holds three channels
+    assert found == {"grey.png": [1], "rgb.png": [3], "rgba.png": [3], "ct.nii.gz": [1], "two.nii.gz": [2],
+                     "dicom": [1]}
     for name, content in (("bad.png", b"not a png"), ("bad.nii.gz", b"garbage"), ("empty.nrrd", b"")):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(SvsegError) as info:
-            probe_channels(Case(tmp_path / name, tmp_path / "o" / name))
+            probe_case(Case(tmp_path / name, tmp_path / "o" / name))
         assert name in str(info.value)
-    with pytest.raises(SvsegError, match=r"grey.png: has 1 channel \(grey\), but the model expects 3 \(R, G, B\)"):
-        check_channels(Case(tmp_path / "grey.png", tmp_path / "o.png"), 1, 3, ["R", "G", "B"])
+    with pytest.raises(SvsegError, match=r"two.nii.gz: has 2 channels, but the model expects 3 \(R, G, B\)"):
+        check_case(Case(tmp_path / "two.nii.gz", tmp_path / "o.nii.gz"), derive_rule(["R", "G", "B"], ".nii.gz", "x"),
+                   ["R", "G", "B"])
+    check_case(Case(tmp_path / "grey.png", tmp_path / "o.png"), derive_rule(["R", "G", "B"], ".png", "x"),
+               ["R", "G", "B"])  # a grey image for an RGB model: three equal channels
 
 
 def test_2d_images_convert_like_nnunets_natural_image_reader(tmp_path: Path) -> None:
