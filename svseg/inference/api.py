@@ -114,6 +114,7 @@ def predict(
     fold_names = resolve_folds(folder, folds, checkpoint)
     convention = convention_for_reader(model_reader_class(folder))
     channel_names = model_channel_names(folder)
+    rule = model_input_rule(folder)
     cases = list_cases(inputs, Path(output_dir), len(channel_names))
     if save_probabilities:
         _check_unique_probabilities(cases)
