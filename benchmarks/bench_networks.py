@@ -1,6 +1,6 @@
 """Benchmark registered networks: parameters, MACs, inference and training throughput, peak memory.
 
-Not a test (style guide R10): it prints a table and writes JSON; results go to docs/benchmarks.md
+Not a test (house rule R10, docs/design/style.md): it prints a table and writes JSON; results go to docs/benchmarks.md
 with the machine, command and date. Example (CPU, what docs/benchmarks.md "Networks (CPU)" ran):
 
     .venv/bin/python benchmarks/bench_networks.py --networks svanet_tiny unet --size 256 \
