@@ -2,7 +2,7 @@
 
 MACs are convolutions and matrix products only, counted by torch's own
 `torch.utils.flop_counter.FlopCounterMode` and halved (one multiply-accumulate = 2 FLOPs). This is
-how shared/design/svanet.md §14/§17 measured the official SvANet (366.94 GMACs at 8 classes,
+how the project measured the official SvANet (docs/design/svanet.md §14, §17: 366.94 GMACs at 8 classes,
 512 x 512); thop-style counters also count BatchNorm, pooling and activations and give more.
 Counting runs the model once in eval mode without gradients; build the model on the `meta`
 device (`with torch.device("meta"): ...`) to count a large model at a large size in well under a

@@ -2,7 +2,7 @@
 
 Paper: Zhao et al., "M2SNet: Multi-scale in Multi-scale Subtraction Network for Medical Image
 Segmentation" (arXiv 2303.10894). Reference: the released code as read in
-shared/design/seed-peers.md §1 (section numbers below cite it).
+docs/design/peer-networks.md §1 (section numbers below cite it).
 
 Data flow (§1.1), channels `channels` (64) everywhere after the squeeze:
     encoder                      -> f1 .. f5 (5 taps, strides below)

@@ -1,6 +1,6 @@
 """The network registry: networks are found by name and built from plain-JSON kwargs.
 
-timm-style (style guide R3): each registered name maps to a *recipe*, a plain function that turns
+timm-style (house rule R3, docs/design/style.md): each registered name maps to a *recipe*, a plain function that turns
 a few overrides (and, where the topology depends on them, the patch size and spacing) into the
 complete keyword arguments of one network class, as plain JSON. Both ways of building a network
 go through that one recipe, so they cannot drift apart:

@@ -2,7 +2,7 @@
 
 Paper: Zhao L. et al., "A novel framework for segmentation of small targets in medical images",
 Sci. Rep. 2025. Reference: the released code (zlxokok/STSNet: `infer.py`, `eca_layer`, its smp
-fork's DeepLabV3), read and traced in shared/design/seed-peers.md §2, whose numbers this follows.
+fork's DeepLabV3), as recorded in docs/design/peer-networks.md §2, whose numbers this follows.
 With the default kwargs and 3 -> 2 channels the parameter count is exactly 39,105,873.
 
 Data flow, stride in brackets:

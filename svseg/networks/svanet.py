@@ -2,8 +2,8 @@
 
 Paper: Dai et al., "Exploiting Scale-Variant Attention for Segmenting Small Medical Objects".
 Reference: the official `SegEncoderDecoder` + `ResNet` (resnet50) + `DeeplabV3` head with
-`--seg_feature_guide 2 --fg_start_stage 1` (shell/main.sh), read and traced in
-shared/design/svanet.md, whose section numbers the comments cite. With the default kwargs and
+`--seg_feature_guide 2 --fg_start_stage 1` (shell/main.sh), recorded block by block in
+docs/design/svanet.md, whose section numbers the comments cite. With the default kwargs and
 3 -> 8 channels the parameter count is exactly the official 202,448,504.
 
 Data flow (svanet.md §1), stride in brackets:

@@ -1,7 +1,7 @@
 """Conv -> BatchNorm -> activation, the basic unit of every SvANet part.
 
 Matches the official `BaseConv2d` / `TransposeConvLayer2d` (`lib/model/layers/convLayer.py`,
-shared/design/svanet.md §2): "same" padding `(k - 1) // 2 * dilation`, a conv bias exactly when
+docs/design/svanet.md §2): "same" padding `(k - 1) // 2 * dilation`, a conv bias exactly when
 there is no norm (a bias in front of BatchNorm is cancelled by the mean subtraction, so it would
 be a dead parameter and would break the exact parameter count), BatchNorm eps 1e-3 by default.
 Activations are chosen by name through a dict so that networks are configured with plain data.

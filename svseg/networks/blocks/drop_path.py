@@ -2,7 +2,8 @@
 
 SvANet drops whole cross-scale guidance terms per sample during training (svanet.md §7). Written
 here instead of importing torchvision, whose compiled extension does not load in every torch
-install nnU-Net accepts (nnunet-integration.md §1).
+install nnU-Net accepts (docs/design/nnunet-integration.md, 'Installation and the torchvision
+trap').
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """ESCA: STS-Net's efficient channel attention, as its released code computes it.
 
 ECA-Net's gate (global average pool, a 1D conv across the channel axis, sigmoid, channel rescale)
-with one twist in STS-Net's `eca_layer` (shared/design/seed-peers.md §2.1): the 1D conv (1 -> 1
+with one twist in STS-Net's `eca_layer` (docs/design/peer-networks.md §2.1): the 1D conv (1 -> 1
 channel, no bias, zero "same" padding) is applied twice in a row with the same weights, so each
 channel's gate sees 2k - 1 neighbouring channels for k weights.
 

@@ -1,7 +1,7 @@
 """Res2Net-50 v1b (26w x 4s) encoder returning the five taps M2SNet uses.
 
 Gao et al., "Res2Net: A New Multi-scale Backbone Architecture" (TPAMI 2021), in the "v1b" form
-M2SNet's code uses (shared/design/seed-peers.md §1.1):
+M2SNet's code uses (docs/design/peer-networks.md §1.1):
 
 - deep stem: three 3x3 convs 3 -> 32 -> 32 -> 64 (the first with stride 2), BN + ReLU, then a
   3x3 stride-2 max-pool;

@@ -1,7 +1,7 @@
 """M2SNet's multi-scale subtraction unit (MSU) and its fixed all-ones convolutions.
 
 Zhao et al., "M2SNet: Multi-scale in Multi-scale Subtraction Network for Medical Image
-Segmentation" (arXiv 2303.10894), as the released code builds it (shared/design/seed-peers.md
+Segmentation" (arXiv 2303.10894), as the released code builds it (docs/design/peer-networks.md
 §1.1). Two adjacent feature maps A (coarser) and B (finer) are compared at B's size by
 
     conv3x3-BN-ReLU( |A' - B| + |F3(A') - F3(B)| + |F5(A') - F5(B)| ),   A' = bilinear(A, size of B)

@@ -1,7 +1,7 @@
 """L-SNet: L-Net locates RoIs, RoI recalibration resamples them, S-Net segments them (Xu et al.).
 
 Paper: "L-SNet: From region localization to scale invariant medical image segmentation"
-(shared/papers/l-snet.txt). Parts: :mod:`.lnet` (L-Net and its heads), :mod:`.recalibration`
+(Xu et al.; docs/design/peer-networks.md §4). Parts: :mod:`.lnet` (L-Net and its heads), :mod:`.recalibration`
 (the affine RoI map and its inverse), :mod:`.rois` (which RoIs), :mod:`.targets` (L-Net's targets);
 S-Net is any registered 2D network, built by :func:`svseg.networks.create_network`.
 
