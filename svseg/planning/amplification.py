@@ -1,4 +1,4 @@
-"""STS-Net's "amplification" of small-lesion images, planned as sampling weights (seed-peers.md §2.5).
+"""STS-Net's "amplification" of small-lesion images, planned as sampling weights (peer-networks.md §2.5).
 
 STS-Net's released code writes up to 16 copies of every small-lesion training image to disk
 (flips and image-centred crops resized back), plus one lesion-centred crop. svseg plans the

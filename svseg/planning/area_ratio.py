@@ -1,9 +1,9 @@
 """Objects per slice and their area ratios, for one label map: the fingerprint's unit of work.
 
 An object is one 8-connected component of one class in one 2D slice; its area ratio is its
-pixel count over the slice's pixel count (evaluation.md B3). The labelling itself is
+pixel count over the slice's pixel count (docs/design/evaluation-protocol.md B3). The labelling itself is
 :func:`svseg.evaluation.objects.label_components`, imported on purpose although evaluation is
-a later stage than planning (style rule R1): the planner's strata and the evaluator's strata
+a later stage than planning (house rule R1, docs/design/style.md): the planner's strata and the evaluator's strata
 must be the same definition, and one implementation is the only way to keep them so.
 
 A volume is cut along the axis nnU-Net's 2d configuration cuts along, ``transpose_forward[0]``

@@ -2,7 +2,8 @@
 
 :class:`AreaRatioFingerprintExtractor` subclasses nnU-Net's ``DatasetFingerprintExtractor`` and
 overrides ``run`` only: nnU-Net's ``run`` calls ``DatasetFingerprintExtractor.analyze_case`` by
-explicit class name, so an ``analyze_case`` override would be ignored (nnunet-integration.md §3).
+explicit class name, so an ``analyze_case`` override would be ignored (docs/design/nnunet-integration.md,
+'Fingerprint').
 It is driven through nnU-Net's ``extract_fingerprint_dataset(dataset_id,
 fingerprint_extractor_class=...)``, the only way an extractor outside nnunetv2 is used.
 
@@ -52,7 +53,7 @@ _NNUNET_KEYS = ("spacings", "shapes_after_crop", "foreground_intensity_propertie
 def classes_from_labels(labels: Mapping[str, Any]) -> tuple[dict[str, list[int]], list[int]]:
     """Foreground classes (name -> label values) and every value a mask may hold.
 
-    Background and the ignore label are never classes (evaluation.md B1); an nnU-Net region
+    Background and the ignore label are never classes (evaluation-protocol.md B1); an nnU-Net region
     (a list of values) is one class made of all its values.
     """
     classes: dict[str, list[int]] = {}
@@ -235,7 +236,7 @@ class AreaRatioFingerprintExtractor(DatasetFingerprintExtractor):
         return {
             "format_version": SECTION_VERSION,
             "definition": "object = 8-connected component of one class in one 2D slice; "
-                          "area ratio = object pixels / slice pixels (evaluation.md B3)",
+                          "area ratio = object pixels / slice pixels (docs/design/evaluation-protocol.md B3)",
             "slice_axis": transpose_forward[0],
             "transpose_forward": transpose_forward,
             "strata": dict(self.strata),

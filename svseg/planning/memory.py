@@ -13,7 +13,7 @@ Model, in bytes, for a batch of ``b`` images of ``H x W``::
 - ``CALIBRATION``: what saved tensors miss (activation gradients alive during backward,
   temporary buffers, cuDNN workspaces, the caching allocator). It is fitted to the project's one
   GPU anchor: full SvANet, 8 classes, fp32, batch 4 at 512 x 512 peaked at about 82 GB on an H100
-  (shared/design/svanet-training.md, item 16). For SvANet, 16 x 202.45 M parameters = 3.24 GB and
+  (docs/design/training-recipe.md, 'Memory anchor'). For SvANet, 16 x 202.45 M parameters = 3.24 GB and
   saved(512, 512) = 4.77 GB per image, so 82 GB = 3.24 GB + 4 x 4.13 x 4.77 GB.
   tests/planning/test_memory.py recomputes the fit from the current SvANet code.
 

@@ -2,7 +2,7 @@
 
 The fingerprint stores these per case and for the whole dataset, per class and for all
 classes pooled. Strata are cumulative (ultra_small ⊂ small ⊂ all) with strict ``ratio < t``
-membership, exactly as the evaluator uses them (evaluation.md B3), so a plan's "most objects
+membership, exactly as the evaluator uses them (evaluation-protocol.md B3), so a plan's "most objects
 are ultra-small" and a report's "ultra-small Dice" talk about the same objects.
 
 Areas are reported three ways: pixels at the native grid (what the network sees before

@@ -4,7 +4,7 @@ svseg writes ordinary nnU-Net plans (``svsegPlans.json`` in the preprocessed dat
 so nnU-Net's own tools can read them, and adds a top-level ``"svseg"`` section that holds every
 hyperparameter the run uses (the recipe), the network by registry name, the evaluation strata and
 the planner's decisions with their reasons. Nothing else in svseg indexes ``plans["..."]`` by
-hand: it goes through :class:`SvsegPlans` (rule R4 of the style guide).
+hand: it goes through :class:`SvsegPlans` (house rule R4, docs/design/style.md).
 
 Layout of the section::
 

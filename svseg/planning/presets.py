@@ -1,7 +1,7 @@
 """Named planning presets: a network, a training recipe and the rules the planner applies.
 
-Presets are JSON files in the repository's top-level ``plans/`` folder (style rule R4: recipes
-are data, not trainer subclasses). ``svseg/presets`` is a symbolic link to that folder, so the
+Presets are JSON files in the repository's top-level ``plans/`` folder (house rule R4: recipes
+are data, not trainer subclasses; docs/design/style.md). ``svseg/presets`` is a symbolic link to that folder, so the
 files are package data of ``svseg`` (pyproject's ``package-data`` lists ``presets/*.json``) and
 are found with :mod:`importlib.resources` in an editable checkout and in an installed wheel
 alike. A path to a JSON file of the same shape is accepted wherever a preset name is.
