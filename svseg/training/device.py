@@ -95,7 +95,8 @@ def augmentation_workers(device: torch.device, num_gpus: int = 1) -> int:
     On a GPU, nnU-Net's default (12) capped so that all GPUs' workers plus the main processes fit
     the cores. On the CPU the network and the augmentation compete for the same cores, so
     augmentation runs in the training process (0): on the 2-core development machine that was as
-    fast as 2 workers (52.9 s vs 54.8 s, shared/design/nnunet-integration.md §9) and starts no
+    fast as 2 workers (52.9 s vs 54.8 s; docs/design/nnunet-integration.md,
+    'Measurements that shaped the defaults') and starts no
     extra processes.
     """
     cores = os.cpu_count() or 1

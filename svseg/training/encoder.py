@@ -2,7 +2,7 @@
 
 The official SvANet recipe freezes the ImageNet-pretrained encoder for the first
 ``ceil(0.1 * epochs)`` epochs while BatchNorm statistics keep updating
-(shared/design/svanet-training.md). svseg freezes only when pretrained encoder weights were
+(docs/design/training-recipe.md). svseg freezes only when pretrained encoder weights were
 actually loaded: freezing a randomly initialised encoder would only waste epochs.
 
 Freezing is done by holding the encoder's optimizer parameter group at learning rate 0

@@ -2,7 +2,7 @@
 
 ``dice_ce`` is nnU-Net's default unchanged (soft Dice without background + cross-entropy, 1:1;
 Dice + BCE for region labels). ``ce`` is the official SvANet loss, plain cross-entropy
-(shared/design/svanet-training.md); svseg obtains it from the same nnU-Net object with the Dice
+(docs/design/training-recipe.md); svseg obtains it from the same nnU-Net object with the Dice
 weight set to 0, so the ignore label, region labels and the deep-supervision wrapper behave
 exactly as in nnU-Net, and nothing of nnU-Net's loss code is repeated here. With the Dice weight
 at 0 nnU-Net's softmax compound skips the Dice term entirely; the region (sigmoid) compound still
@@ -11,7 +11,7 @@ computes it but multiplies it by 0, leaving binary cross-entropy.
 ``structure`` is M2SNet's training loss, F3Net's boundary-weighted BCE + IoU
 (svseg.training.structure_loss), on every output channel (background included, so nnU-Net's
 argmax compares trained logits). ``dice_ce_structure`` adds the structure term over the foreground
-channels to nnU-Net's Dice + CE (seed-peers.md §1.4 (c)): Dice + CE keep nnU-Net's robust default
+channels to nnU-Net's Dice + CE (peer-networks.md §1.4 (c)): Dice + CE keep nnU-Net's robust default
 and train the background channel; the structure term adds the boundary emphasis. Both take the
 ignore label and region setting from nnU-Net's loss and go inside its deep-supervision wrapper,
 which replaces only the wrapped loss.

@@ -8,7 +8,7 @@ the trainer and the predictor build exactly what nnU-Net's own tools would.
 :class:`RegistryNetworkHooks` carries the two trainer hooks that concern the network: how it is
 built (also what nnU-Net's predictor calls on the trainer class) and how deep supervision is
 switched, which nnU-Net does unconditionally on ``network.decoder`` although SvANet has no
-auxiliary outputs (shared/design/nnunet-integration.md §4).
+auxiliary outputs (docs/design/nnunet-integration.md, 'Deep supervision').
 """
 
 from __future__ import annotations

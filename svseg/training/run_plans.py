@@ -1,6 +1,6 @@
 """The plans one training run uses: the dataset's plans plus preset, overrides and ``--arch``.
 
-The trainer reads every hyperparameter from the plans it is given (rule R4), so everything a
+The trainer reads every hyperparameter from the plans it is given (house rule R4), so everything a
 user changes for one run is written into a copy of the plans before the trainer is built; nnU-Net
 then copies that dict to the model folder, which therefore records the run as it really was.
 

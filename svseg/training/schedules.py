@@ -11,7 +11,7 @@ Schedules (``recipe.lr_schedule``), each after an optional linear warm-up of
 - ``warmup_cosine``: cosine from ``lr`` (first epoch after warm-up) down to ``final_lr`` (last
   epoch). This is the shape of the official SvANet schedule (``MyCosineScheduler``: warm-up
   5e-5 -> 5e-4, cosine to 1e-6) without its quirks: the official code runs epoch 0 at the minimum
-  rate and restarts the warm-up when the encoder is unfrozen (shared/design/svanet-training.md);
+  rate and restarts the warm-up when the encoder is unfrozen (docs/design/training-recipe.md);
   svseg warms up once.
 - ``poly``: ``lr * (1 - t / T) ** poly_exponent`` over the ``T`` epochs after warm-up; with no
   warm-up this is exactly nnU-Net's ``PolyLRScheduler``.

@@ -1,7 +1,7 @@
 """F3Net's "structure loss": boundary-weighted BCE + boundary-weighted IoU, per class.
 
 Wei et al., "F3Net: Fusion, Feedback and Focus for Salient Object Detection" (AAAI 2020), the loss
-M2SNet trains with (shared/design/seed-peers.md §1.2). For each image and class channel, with
+M2SNet trains with (docs/design/peer-networks.md §1.2). For each image and class channel, with
 g the 0/1 target mask and p = sigmoid(logit):
 
     w    = 1 + 5 |avgpool31(g) - g|                (31 x 31 box, stride 1, zero padding counted)

@@ -7,7 +7,7 @@ nnU-Net keeps hyperparameters as attributes set in ``__init__`` and grows one su
 This module holds no hyperparameter value of its own.
 
 The hooks svseg changes are grouped by job into small mixins, each in the module of that job,
-so that no class overrides more than three of nnU-Net's hooks (style guide R2):
+so that no class overrides more than three of nnU-Net's hooks (house rule R2, docs/design/style.md):
 
 - :class:`~svseg.training.progress_log.EpochProgressHooks`: bar, epoch line, console chatter;
 - :class:`~svseg.training.checkpoints.AtomicCheckpointHooks`: atomic, weights-only checkpoints;
