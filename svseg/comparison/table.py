@@ -2,7 +2,7 @@
 
 Why a module of its own: the demo prints one model's numbers and ``svseg compare`` puts several
 models side by side; both must read exactly the same keys of the evaluation protocol
-(``metrics.json`` layout, evaluation design B11) so a number in the demo and in a comparison
+(``metrics.json`` layout, docs/design/evaluation-protocol.md B11) so a number in the demo and in a comparison
 means the same thing. The headline per stratum is the object-level Dice (each reference object
 weighted 1), the lesion-wise detection F1 under the ``overlap`` rule, and the per-image Dice.
 Values are fractions in [0, 1]; ``None`` is an undefined value (an empty stratum).

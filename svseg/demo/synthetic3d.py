@@ -2,7 +2,7 @@
 
 Why it exists: the demo and the tests need a 3D dataset that ships with the code (no download)
 and that exercises what svseg is about. Every case therefore holds objects in all three
-area-ratio strata of the evaluation protocol (``docs`` / ``evaluation.md`` B3), measured per
+area-ratio strata of the evaluation protocol (docs/design/evaluation-protocol.md B3), measured per
 2D slice as object pixels / slice pixels:
 
 - class 1 ``organ``: one lobulated ellipsoid, 13-22 % of the slice at its centre (large);

@@ -1,4 +1,4 @@
-"""Lesion-wise detection: matching reference and predicted objects (evaluation.md B8).
+"""Lesion-wise detection: matching reference and predicted objects (evaluation-protocol.md B8).
 
 Two rules, both from one sparse overlap table built with ``np.unique`` over the pixels where a
 reference and a predicted component meet:

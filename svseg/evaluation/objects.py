@@ -1,4 +1,4 @@
-"""Objects, area ratios and strata (evaluation.md B2, B3).
+"""Objects, area ratios and strata (docs/design/evaluation-protocol.md B2, B3).
 
 An object is one 8-connected component of one class in one slice. A whole (S, H, W) stack is
 labelled in a single ``scipy.ndimage.label`` call with a structuring element that connects

@@ -1,4 +1,4 @@
-"""The paper-compatible block: the official SvANet recipe, quirks included (evaluation.md A2, B10).
+"""The paper-compatible block: the official SvANet recipe, quirks included (evaluation-protocol.md A2, B10).
 
 This exists only so svseg numbers can sit next to published ones; it is never the headline.
 What it reproduces on purpose:

@@ -1,4 +1,4 @@
-"""Pixel metrics from confusion counts (evaluation.md B4), for one slice, one object or a pool.
+"""Pixel metrics from confusion counts (evaluation-protocol.md B4), for one slice, one object or a pool.
 
 Every metric is a ratio of counts, so one vectorised helper covers slices, objects and
 pooled sums alike. There is no smoothing epsilon: a 0/0 is NaN (JSON ``null``), which gives

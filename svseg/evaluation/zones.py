@@ -1,4 +1,4 @@
-"""Per-object counts in Voronoi zones (evaluation.md B6).
+"""Per-object counts in Voronoi zones (docs/design/evaluation-protocol.md B6).
 
 Each reference object G_k of a class owns the zone Z_k of pixels whose nearest reference
 pixel (of that class, in that slice) belongs to it. Every predicted pixel of the slice then
