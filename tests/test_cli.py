@@ -1,4 +1,4 @@
-"""The CLI edge: --version, doctor, help for every command, and the CLI-only rules (R5)."""
+"""The CLI edge: --version, doctor, help for every command, and the CLI-only rules (R5 in docs/design/style.md)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
 
 
 def test_commands_stay_thin() -> None:
-    """Each command only parses, calls and prints: keep its body short (style rule R5)."""
+    """Each command only parses, calls and prints: keep its body short (house rule R5)."""
     tree = ast.parse(CLI_SOURCE.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.endswith("_cmd"):

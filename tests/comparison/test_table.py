@@ -1,4 +1,4 @@
-"""Reading the headline numbers out of a metrics.json laid out as evaluation design B11 says."""
+"""Reading the headline numbers out of a metrics.json laid out as docs/design/evaluation-protocol.md B11 says."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Builders for the evaluation tests: the worked examples of evaluation.md Part C.
+"""Builders for the evaluation tests: the worked examples of docs/design/evaluation-protocol.md Part C.
 
 All example images are 100 x 100 with one foreground class; coordinates in the design are
 inclusive (rows a-b x cols c-d), so ``box(a, b, c, d)`` converts them to array slices.

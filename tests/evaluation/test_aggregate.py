@@ -1,4 +1,4 @@
-"""The worked examples of evaluation.md Part C on in-memory arrays (Part D, test 1).
+"""The worked examples of evaluation-protocol.md Part C on in-memory arrays (Part D, test 1).
 
 Every expected number below is copied from the design's tables (hand-computed there), to 1e-6,
 including null cells and stratum memberships.

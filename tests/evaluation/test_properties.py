@@ -1,4 +1,4 @@
-"""Properties every evaluation must have (evaluation.md Part D, tests 4 and 5)."""
+"""Properties every evaluation must have (evaluation-protocol.md Part D, tests 4 and 5)."""
 
 from __future__ import annotations
 

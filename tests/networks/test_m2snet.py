@@ -19,7 +19,7 @@ from svseg.networks import (
 from svseg.networks.blocks.res2net import Res2NetEncoder
 from svseg.networks.blocks.subtraction import FixedOnesConv, MultiScaleSubtraction
 
-RELEASED_PARAMETERS = 27_692_585  # seed-peers.md §1.1: the released M2SNet, 3 channels, 1 class
+RELEASED_PARAMETERS = 27_692_585  # peer-networks.md §1.1: the released M2SNet, 3 channels, 1 class
 RES2NET50_PARAMETERS = 23_669_352  # its backbone without the classifier
 FIXED_KERNEL_VALUES = 64 * 64 * (9 + 25)
 

@@ -1,6 +1,6 @@
 """Tests for svseg/networks/sts_net.py: counts, the dilated ResNeXt against torchvision, shapes, options, plans.
 
-Reference numbers come from shared/design/seed-peers.md §2.1 (computed from the released code's
+Reference numbers come from docs/design/peer-networks.md §2.1 (computed from the released code's
 layer shapes). The encoder is checked against torchvision's resnext50_32x4d dilated the way smp's
 `make_dilated` does it, an independent implementation with the same state-dict keys.
 """

@@ -1,6 +1,6 @@
 """Tests for svseg/networks/svanet.py: the paper model's counts, shapes, switches and runtime behaviour.
 
-Reference numbers come from shared/design/svanet.md (§14, §16, §17), measured on the official code.
+Reference numbers come from docs/design/svanet.md (§14, §16, §17), measured on the official code.
 Full-size models are built on the meta device (shapes only), so these tests stay fast.
 """
 

@@ -1,4 +1,4 @@
-"""Shipped presets load and say what svanet-training.md and nnU-Net say; bad presets name the problem."""
+"""Shipped presets load and say what training-recipe.md and nnU-Net say; bad presets name the problem."""
 
 from __future__ import annotations
 

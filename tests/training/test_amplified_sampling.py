@@ -29,7 +29,7 @@ from svseg.training.amplified_sampling import (
 
 SIDE = 96  # 480 / 5: the script's margins 50, 75, 100, 125, 25 px become 10, 15, 20, 25, 5 px exactly
 MARGIN_PX = {50: 10, 75: 15, 100: 20, 125: 25, 25: 5}
-# the 15 copies of 3_augu_labeled2.py, as in seed-peers.md §2.5: flip, row margin, column margin (px of 480)
+# the 15 copies of 3_augu_labeled2.py, as in peer-networks.md §2.5: flip, row margin, column margin (px of 480)
 SCRIPT_TABLE = {1: ("V", 0, 0), 2: ("H", 0, 0), 3: ("", 50, 50), 4: ("H", 50, 50), 5: ("V", 50, 50),
                 6: ("V", 50, 0), 7: ("V", 0, 50), 8: ("", 75, 75), 9: ("H", 75, 75), 10: ("", 100, 100),
                 11: ("H", 100, 100), 12: ("", 125, 125), 13: ("H", 125, 125), 14: ("", 25, 25), 15: ("H", 25, 25)}
