@@ -120,7 +120,7 @@ def run_cases(pairs: list[CasePair], options: CaseOptions, num_workers: int | No
 
 def build_metrics(results: list[CaseResult], classes: tuple[int, ...], names: dict[int, str],
                   thresholds: tuple[float, float], options: CaseOptions) -> dict:
-    """The ``metrics.json`` dict of evaluation.md B11 (NaN already turned into None)."""
+    """The ``metrics.json`` dict of evaluation-protocol.md B11 (NaN already turned into None)."""
     pooled = pool_cases(results, classes)
     axes = sorted({r.slice_axis for r in results if r.slice_axis is not None})
     metrics = {

@@ -54,7 +54,7 @@ def objects_per_slice(seg: np.ndarray, classes: Mapping[str, Sequence[int]]) -> 
 
     `classes` maps a class name to the label values forming it: one value for an ordinary
     label, several for an nnU-Net region. Values not listed (background, the ignore label)
-    never form objects, as in evaluation.md B1.
+    never form objects, as in evaluation-protocol.md B1.
     """
     if seg.ndim != 3:
         raise ValueError(f"expected a (slices, H, W) stack, got shape {seg.shape}")
