@@ -4,6 +4,6 @@ The public entry point is :func:`evaluate_folders`; ``svseg evaluate`` and the t
 final validation both call it.
 """
 
-from svseg.evaluation.api import EvaluationResult, dataset_labels, evaluate_folders
+from svseg.evaluation.api import EvaluationResult, dataset_label_mapping, dataset_labels, evaluate_folders
 
-__all__ = ["EvaluationResult", "dataset_labels", "evaluate_folders"]
+__all__ = ["EvaluationResult", "dataset_label_mapping", "dataset_labels", "evaluate_folders"]

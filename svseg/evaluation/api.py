@@ -12,19 +12,26 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
 from svseg.errors import SvsegError
 from svseg.evaluation.aggregate import image_block, object_block, pool_cases
 from svseg.evaluation.case import CaseOptions, CaseResult, evaluate_case
-from svseg.evaluation.inputs import CasePair, labels_from_dataset_json, pair_cases, split_labels
+from svseg.evaluation.inputs import (
+    CasePair,
+    labels_from_dataset_json,
+    mapping_from_dataset_json,
+    pair_cases,
+    split_labels,
+)
 from svseg.evaluation.objects import STRATA
 from svseg.evaluation.paper import paper_block
 from svseg.evaluation.records import clean, object_records, slice_records
+from svseg.evaluation.values import ValueRules, check_folder, settle_ambiguous
 from svseg.evaluation.volume import volume_block
-from svseg.utils.fs import atomic_write_json, atomic_write_text
+from svseg.utils.fs import atomic_write_json, atomic_write_text, check_output_dir
 from svseg.utils.progress import make_progress, track
 
 log = logging.getLogger(__name__)
@@ -63,14 +70,24 @@ def dataset_labels(dataset: str) -> dict[str, int]:
     return {**foreground, **({"ignore": ignore} if ignore is not None else {})}
 
 
+def dataset_label_mapping(dataset: str) -> dict[int, int] | None:
+    """The source value -> label mapping the dataset's import recorded (``-d``), None when there is none."""
+    from svseg.paths import resolve_dataset
+
+    return mapping_from_dataset_json(resolve_dataset(dataset).raw_dir / "dataset.json")
+
+
 def evaluate_folders(pred_dir: Path, gt_dir: Path, out_dir: Path | None = None, labels: dict[str, int] | None = None,
                      thresholds: tuple[float, float] = (0.01, 0.1), num_workers: int | None = None,
                      file_ending: str | None = None, *, chill: bool = False, slice_axis: int | None = None,
-                     slice_step: int = 1, paper_grid: int | None = None, plots: bool = True) -> EvaluationResult:
+                     slice_step: int = 1, paper_grid: int | None = None, plots: bool = True,
+                     label_mapping: dict[int, int] | None = None, ignore_value: int | None = None) -> EvaluationResult:
     """Evaluate every prediction in `pred_dir` against the reference of the same stem in `gt_dir`.
 
     `labels` maps class names to values as in ``dataset.json`` (``background`` and an
     ``ignore`` entry allowed); without it, the classes are the non-zero values found.
+    `label_mapping` (source value -> label, as import records it) lets references keep their
+    source values; `ignore_value` is a stored reference value left out of every metric.
     `thresholds` are the ultra-small and small area-ratio limits (fractions, strict <).
     `chill` evaluates only predictions that have a reference instead of demanding one
     prediction per reference. `slice_axis` overrides the slicing-axis rule for volumes,
@@ -79,20 +96,64 @@ def evaluate_folders(pred_dir: Path, gt_dir: Path, out_dir: Path | None = None, 
     """
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     _check_settings(thresholds, slice_step, paper_grid, num_workers)
+    check_output_dir(out_dir if out_dir is not None else pred_dir / "evaluation", "evaluation output")
+    if labels is None and label_mapping:
+        labels = {str(value): value for value in sorted(set(label_mapping.values()))}
     foreground, ignore_label = split_labels(labels) if labels is not None else ({}, None)
+    rules = value_rules(foreground if labels is not None else None, label_mapping, ignore_label, ignore_value)
     given = tuple(sorted(foreground.values())) if labels is not None else None
-    options = CaseOptions(classes=given, ignore_label=ignore_label, slice_axis=slice_axis, slice_step=slice_step,
-                          paper_grid=paper_grid)
+    options = CaseOptions(classes=given, ignore_label=rules.ignore, slice_axis=slice_axis, slice_step=slice_step,
+                          paper_grid=paper_grid, values=rules)
     pairs = pair_cases(pred_dir, gt_dir, file_ending, chill)
     results = sorted(run_cases(pairs, options, num_workers), key=lambda result: result.case)
-    classes = options.classes if options.classes is not None else tuple(sorted({c for r in results for c in r.classes}))
+    results = settle_references(results, pairs, options, num_workers)
+    values = check_folder([result.values for result in results], rules)
+    classes = tuple(sorted({c for r in results for c in r.classes}.union(given or ())))
     if not classes:
         log.warning("no foreground label in any reference or prediction: every metric is undefined")
-    names = {value: name for name, value in foreground.items()} if labels is not None else {c: str(c) for c in classes}
-    metrics = build_metrics(results, classes, names, thresholds, options)
+    names = {value: name for name, value in foreground.items()}
+    metrics = build_metrics(results, classes, names, thresholds, options, values)
     out_dir = Path(out_dir) if out_dir is not None else pred_dir / "evaluation"
     axes = {result.case: result.slice_axis for result in results}
-    return write_outputs(metrics, out_dir, {pair.case: pair for pair in pairs}, axes, plots)
+    by_case = {pair.case: pair for pair in pairs}
+    read_as = {r.case: replace(by_case[r.case], ref_map=r.values.ref_map, pred_map=r.values.pred_map) for r in results}
+    return write_outputs(metrics, out_dir, read_as, axes, plots)
+
+
+def value_rules(foreground: dict[str, int] | None, mapping: dict[int, int] | None, dataset_ignore: int | None,
+                ignore_value: int | None) -> ValueRules:
+    """The value rules for every case; an ignore value that would hide background or a class is refused."""
+    if ignore_value is not None:
+        if ignore_value < 2:
+            raise SvsegError(f"ignore value {ignore_value}: must be 2 or more (0 is background, 1 the first class); "
+                             "nnU-Net's ignore label is the highest value, e.g. 255")
+        if dataset_ignore is not None and dataset_ignore != ignore_value:
+            raise SvsegError(f"ignore value {ignore_value}: the dataset's labels already name {dataset_ignore} "
+                             "as their ignore label")
+        classes = {value: name for name, value in (foreground or {}).items()}
+        if ignore_value in classes:
+            raise SvsegError(f"ignore value {ignore_value}: it is the class {classes[ignore_value]!r} of the labels")
+    ignore = ignore_value if ignore_value is not None else dataset_ignore
+    labels = None if foreground is None else tuple(sorted({0, *foreground.values()}))
+    return ValueRules(labels=labels, mapping=tuple(sorted((mapping or {}).items())), ignore=ignore)
+
+
+def settle_references(results: list[CaseResult], pairs: list[CasePair], options: CaseOptions,
+                      num_workers: int | None) -> list[CaseResult]:
+    """Re-read, in the folder's convention, the few references whose values fit both labels and source values."""
+    readings = [result.values for result in results]
+    ambiguous = {result.case for result in results if result.values.ref_space == "ambiguous"}
+    if not ambiguous:
+        return results
+    space = settle_ambiguous(readings, options.values)
+    if space == "labels":  # read as labels already: only the record changes
+        for result in results:
+            if result.case in ambiguous:
+                result.values = replace(result.values, ref_space="labels")
+        return results
+    settled = replace(options, values=replace(options.values, reference_space=space))
+    again = run_cases([pair for pair in pairs if pair.case in ambiguous], settled, num_workers)
+    return sorted([r for r in results if r.case not in ambiguous] + again, key=lambda result: result.case)
 
 
 def run_cases(pairs: list[CasePair], options: CaseOptions, num_workers: int | None) -> list[CaseResult]:
@@ -119,8 +180,11 @@ def run_cases(pairs: list[CasePair], options: CaseOptions, num_workers: int | No
 
 
 def build_metrics(results: list[CaseResult], classes: tuple[int, ...], names: dict[int, str],
-                  thresholds: tuple[float, float], options: CaseOptions) -> dict:
-    """The ``metrics.json`` dict of evaluation-protocol.md B11 (NaN already turned into None)."""
+                  thresholds: tuple[float, float], options: CaseOptions, values: dict | None = None) -> dict:
+    """The ``metrics.json`` dict of evaluation-protocol.md B11 (NaN already turned into None).
+
+    `values` is the record of how stored values were read (``settings.values``).
+    """
     pooled = pool_cases(results, classes)
     axes = sorted({r.slice_axis for r in results if r.slice_axis is not None})
     metrics = {
@@ -130,7 +194,7 @@ def build_metrics(results: list[CaseResult], classes: tuple[int, ...], names: di
                      "slice_axis": axes[0] if len(axes) == 1 else (axes or None), "ignore_label": options.ignore_label,
                      "detection_rules": ["overlap", "iou50"], "slice_step": options.slice_step,
                      "paper_grid": options.paper_grid, "hd95": "medpy-style, pooled both directions, mm",
-                     "n_cases": len(results), "cases": [r.case for r in results]},
+                     "n_cases": len(results), "cases": [r.case for r in results], "values": values},
         "object": object_block(pooled, thresholds),
         "image": image_block(pooled, thresholds),
         "paper": paper_block(pooled.paper, pooled.slices["r_img"], thresholds),

@@ -8,7 +8,7 @@ slice is evaluated, empty ones included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from svseg.evaluation.objects import Components, choose_slice_axis, kept_slices,
 from svseg.evaluation.paper import paper_counts
 from svseg.evaluation.pixel_metrics import slice_counts
 from svseg.evaluation.surface import hd95
+from svseg.evaluation.values import CaseValues, ValueRules, apply_map, read_case_values
 from svseg.evaluation.volume import volume_metrics
 from svseg.evaluation.zones import object_counts
 from svseg.io import Image
@@ -32,6 +33,7 @@ class CaseOptions:
     slice_axis: int | None = None
     slice_step: int = 1
     paper_grid: int | None = None
+    values: ValueRules = field(default_factory=ValueRules)
 
 
 @dataclass
@@ -57,12 +59,24 @@ class CaseResult:
     paper: dict[str, np.ndarray]
     per_class: dict[int, ClassResult] = field(default_factory=dict)
     n_valid_voxels: int = 0
+    values: CaseValues | None = None
 
 
 def evaluate_case(pair: CasePair, options: CaseOptions) -> CaseResult:
-    """Read, check and measure one case (raises SvsegError for a bad file)."""
+    """Read, check and measure one case (raises SvsegError for a bad file).
+
+    Both masks are read once; their values decide how they are read (see ``values``). A
+    predicted label outside the given classes is scored as one more class, never dropped.
+    """
     gt, pred = load_pair(pair)
-    return measure_case(pair.case, gt, pred, options)
+    values = read_case_values(pair.case, pair.gt_path, pair.pred_path, gt.array, pred.array, options.values)
+    gt.array, pred.array = apply_map(gt.array, values.ref_map), apply_map(pred.array, values.pred_map)
+    if options.classes is not None:
+        extra = {label for label, _ in values.pred_pixels if label != options.ignore_label}
+        options = replace(options, classes=tuple(sorted(extra.union(options.classes))))
+    result = measure_case(pair.case, gt, pred, options)
+    result.values = values
+    return result
 
 
 def measure_case(case: str, gt: Image, pred: Image, options: CaseOptions) -> CaseResult:

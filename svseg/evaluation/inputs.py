@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from svseg.errors import SvsegError
+from svseg.evaluation.values import Pairs, apply_map
 from svseg.io import Image, file_ending, read_mask, stem_of
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CasePair:
-    """One case: its stem, reference file and prediction file."""
+    """One case: its stem, reference and prediction files, and how their values are read once settled.
+
+    ``ref_map`` and ``pred_map`` are (stored value, label) pairs from :mod:`svseg.evaluation.values`;
+    they are empty until a case was evaluated, and let the plots re-read the masks the same way.
+    """
 
     case: str
     gt_path: Path
     pred_path: Path
+    ref_map: Pairs = ()
+    pred_map: Pairs = ()
 
 
 def list_masks(folder: Path, ending: str | None, role: str) -> dict[str, Path]:
@@ -69,7 +76,7 @@ def pair_cases(pred_dir: Path, gt_dir: Path, file_ending: str | None = None, chi
 
 
 def load_pair(pair: CasePair) -> tuple[Image, Image]:
-    """Read both masks, check they lie on the same grid, and make their arrays integer labels."""
+    """Read both masks, check they lie on the same grid, make their arrays integer labels (mapped if settled)."""
     gt, pred = read_mask(pair.gt_path), read_mask(pair.pred_path)
     if gt.spatial_shape != pred.spatial_shape:
         raise SvsegError(f"{pair.pred_path}: shape mismatch, prediction {pred.spatial_shape} vs reference "
@@ -77,8 +84,8 @@ def load_pair(pair: CasePair) -> tuple[Image, Image]:
     problems = gt.geometry_matches(pred) if gt.is_volume == pred.is_volume else ["2D vs 3D"]
     if problems:
         raise SvsegError(f"{pair.pred_path}: geometry mismatch with {pair.gt_path.name}: {'; '.join(problems)}")
-    for image in (gt, pred):
-        image.array = _as_labels(image)
+    gt.array = apply_map(_as_labels(gt), pair.ref_map)
+    pred.array = apply_map(_as_labels(pred), pair.pred_map)
     return gt, pred
 
 
@@ -107,6 +114,21 @@ def labels_from_dataset_json(path: Path) -> tuple[dict[str, int], int | None]:
     if any(not isinstance(value, int) for value in labels.values()):
         raise SvsegError(f"{path}: region-based labels (lists) are not supported by svseg evaluate")
     return split_labels(labels)
+
+
+def mapping_from_dataset_json(path: Path) -> dict[int, int] | None:
+    """The source value -> label mapping svseg's import recorded (``svseg.label_mapping``), if any."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SvsegError(f"{path}: cannot read the label mapping ({type(exc).__name__}: {exc})") from None
+    recorded = (content.get("svseg") or {}).get("label_mapping") if isinstance(content, dict) else None
+    if not recorded:
+        return None
+    try:
+        return {int(source): int(label) for source, label in recorded.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise SvsegError(f"{path}: svseg.label_mapping must map source values to integer labels") from None
 
 
 def split_labels(labels: dict[str, int]) -> tuple[dict[str, int], int | None]:

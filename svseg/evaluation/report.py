@@ -49,8 +49,10 @@ def _header(metrics: dict) -> str:
     t = settings["thresholds"]
     labels = ", ".join(f"{value} = {name}" for value, name in settings["labels"].items()) or "none found"
     axis = "none (2D images)" if settings["slice_axis"] is None else settings["slice_axis"]
+    notes = "".join(f"- values: {note}\n" for note in (settings.get("values") or {}).get("notes", []))
     return (f"# svseg evaluation ({metrics['protocol']})\n\n"
             f"- cases: {settings['n_cases']}; classes: {labels}; ignore label: {settings['ignore_label']}\n"
+            f"{notes}"
             f"- strata (cumulative, strict <): ultra_small < {t['ultra_small']:.0%} of the slice, "
             f"small < {t['small']:.0%}, all\n"
             f"- objects: 8-connected components per class and slice; slice axis: {axis}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -104,14 +105,43 @@ def test_labels_names_and_ignore_label(tmp_path: Path) -> None:
     assert metrics["object"]["all"]["detection"]["overlap"]["n_pred"] == 1
 
 
-def test_classes_found_without_labels_are_the_union(tmp_path: Path) -> None:
+def test_classes_found_without_labels_are_the_union(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     ref, pred = blank(), blank()
     ref[box(10, 15, 10, 14)] = 1
-    pred[box(40, 45, 40, 44)] = 3  # a class only the prediction has
+    pred[box(10, 15, 10, 14)] = 1
+    pred[box(40, 45, 40, 44)] = 3  # a class only the prediction has: 30 px
     gt, prd = write_pngs(tmp_path / "gt", {"a": ref}), write_pngs(tmp_path / "pred", {"a": pred})
-    metrics = evaluate_folders(prd, gt, tmp_path / "out", num_workers=1, plots=False).metrics
+    with caplog.at_level(logging.WARNING):
+        metrics = evaluate_folders(prd, gt, tmp_path / "out", num_workers=1, plots=False).metrics
+    assert "unexpected predicted label 3 in 1 file(s), 30 px" in caplog.text
     assert metrics["settings"]["labels"] == {"1": "1", "3": "3"}
+    assert metrics["settings"]["values"]["unexpected_labels"] == {"3": {"n_files": 1, "n_pixels": 30}}
     assert metrics["image"]["all"]["per_class"]["3"]["dice"] == 0.0
+    assert metrics["image"]["all"]["per_class"]["1"]["dice"] == 1.0 and metrics["image"]["all"]["dice"] == 0.5
+
+
+def test_a_given_label_list_still_scores_an_unexpected_prediction_label(tmp_path: Path) -> None:
+    """With labels {1}, a predicted 3 used to vanish; it is now an extra class of false positives."""
+    ref, pred = blank(), blank()
+    ref[box(10, 15, 10, 14)] = 1
+    pred[box(10, 15, 10, 14)] = 1
+    pred[box(40, 45, 40, 44)] = 3
+    gt, prd = write_pngs(tmp_path / "gt", {"a": ref}), write_pngs(tmp_path / "pred", {"a": pred})
+    labels = {"background": 0, "tumour": 1}
+    metrics = evaluate_folders(prd, gt, tmp_path / "out", labels=labels, num_workers=1, plots=False).metrics
+    assert metrics["settings"]["labels"] == {"1": "tumour", "3": "3"}
+    counts = metrics["slices"][0]["per_class"]["3"]
+    assert (counts["tp"], counts["fp"], counts["fn"]) == (0, 30, 0)
+
+
+def test_predictions_sharing_no_class_with_the_references_are_refused(tmp_path: Path) -> None:
+    ref, pred = blank(), blank()
+    ref[box(10, 15, 10, 14)] = 1
+    pred[box(10, 15, 10, 14)] = 3
+    gt, prd = write_pngs(tmp_path / "gt", {"a": ref}), write_pngs(tmp_path / "pred", {"a": pred})
+    with pytest.raises(SvsegError, match=r"a\.png: prediction values \{0, 3\} share no class .*\{0, 1\}"):
+        evaluate_folders(prd, gt, tmp_path / "out", num_workers=1)
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_settings_are_user_errors(example_2_folders: tuple[Path, Path], tmp_path: Path) -> None:
