@@ -80,6 +80,7 @@ def evaluate_cmd(
     slice_step: int = typer.Option(1, "--slice-step", help="Keep every k-th slice of volumes (plus the last)."),
     paper_grid: int | None = typer.Option(None, "--paper-grid", help="Resize to N x N for the paper block only."),
     thresholds: str = typer.Option("0.01,0.1", "--thresholds", help="Ultra-small,small limits (area fractions)."),
+    ignore_value: int | None = typer.Option(None, "--ignore-value", help="Reference value to leave out, e.g. 255."),
 ) -> None:
     """Score masks against references, split by object area ratio (< 1 %, < 10 %, all).
 
@@ -88,13 +89,14 @@ def evaluate_cmd(
     from rich.box import SIMPLE
     from rich.table import Table
 
-    from svseg.evaluation import dataset_labels, evaluate_folders
+    from svseg.evaluation import dataset_label_mapping, dataset_labels, evaluate_folders
 
     with user_errors_exit_2():
         limits = _parse_thresholds(thresholds)
         labels = dataset_labels(dataset) if dataset else None
         result = evaluate_folders(pred, gt, out, labels, limits, num_workers=workers, chill=chill,
-                                  slice_step=slice_step, paper_grid=paper_grid)
+                                  slice_step=slice_step, paper_grid=paper_grid, ignore_value=ignore_value,
+                                  label_mapping=dataset_label_mapping(dataset) if dataset else None)
     rows = result.summary_table()
     table = Table(*rows[0], box=SIMPLE, pad_edge=False, collapse_padding=True,
                   title="object level (image Dice for comparison)")
