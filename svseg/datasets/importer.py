@@ -36,6 +36,7 @@ from svseg.datasets.split import assign_test_cases
 from svseg.datasets.target import ImportResult, claim_target
 from svseg.datasets.validate import validate_folder
 from svseg.errors import SvsegError
+from svseg.io import check_exists
 from svseg.io.channel_rule import RGB_IMAGES, RULE_KEY, ChannelRule, case_channel_count, decide_rule
 from svseg.paths import DatasetRef, check_dataset_name
 from svseg.utils.fs import atomic_directory, atomic_write_json
@@ -64,6 +65,7 @@ def import_dataset(
     """
     check_dataset_name(name)
     label_names, channel_names = split_names(label_names), split_names(channel_names)
+    check_exists(Path(source).expanduser())  # a missing source, or a symbolic link loop, named as such
     layout = detect_layout(Path(source).expanduser().resolve())
     if layout.kind is LayoutKind.NNUNET_RAW:
         if label_names or channel_names or test_fraction or test_split or unlabelled_as_test:

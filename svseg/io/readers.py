@@ -126,35 +126,54 @@ def itk_reason(exc: BaseException) -> str:
 
 
 def check_nifti_complete(path: Path) -> None:
-    """Refuse a NIfTI file holding fewer bytes than its header's voxel count needs (a cut copy).
+    """Refuse a NIfTI file holding fewer bytes than its header's voxel count needs (a cut copy), or NaN/inf.
 
     ``.nii.gz`` files are decompressed in chunks (never held whole), which also catches a gzip
-    stream that ends early; the cost is one extra decompression pass at read time.
+    stream that ends early; the cost is one extra decompression pass at read time. Float files are
+    also read with nibabel, because SimpleITK's NIfTI reader turns NaN into 0 without a word.
     """
-    import gzip
-    import zlib
-
     import nibabel as nib
 
     try:
-        header = nib.load(str(path)).header
-        needed = int(header.get_data_offset()) + int(np.prod(header.get_data_shape(), dtype=np.int64)) * int(
-            header.get_data_dtype().itemsize)
-    except Exception as exc:  # a header nibabel cannot parse: SimpleITK gives the reason
+        proxy = nib.load(str(path)).dataobj
+        needed = int(proxy.offset) + int(np.prod(proxy.shape, dtype=np.int64)) * int(proxy.dtype.itemsize)
+    except Exception as exc:  # no readable header: a gzip stream cut inside it, or not NIfTI at all
+        if path.name.lower().endswith(".gz"):
+            _gzip_size(path, 0)
         raise SvsegError(f"{path}: cannot be read ({type(exc).__name__}: {str(exc)[:160]})") from None
-    if not path.name.lower().endswith(".gz"):
-        found = path.stat().st_size
-    else:
-        found = 0
-        try:
-            with gzip.open(path, "rb") as stream:
-                while chunk := stream.read(_GZIP_CHUNK):
-                    found += len(chunk)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise SvsegError(f"{path}: file is truncated or corrupt (the compressed data ends early after "
-                             f"{found} of {needed} bytes: {exc})") from None
+    found = path.stat().st_size if not path.name.lower().endswith(".gz") else _gzip_size(path, needed)
     if found < needed:
         raise SvsegError(f"{path}: file is truncated ({found} of the {needed} bytes its header announces)")
+    if np.issubdtype(proxy.dtype, np.floating):
+        refuse_non_finite(path, [np.asarray(proxy)], "voxel")
+
+
+def _gzip_size(path: Path, needed: int) -> int:
+    """Bytes in a gzip file once decompressed; a stream that ends early is a truncated file."""
+    import gzip
+    import zlib
+
+    found = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(_GZIP_CHUNK):
+                found += len(chunk)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        wanted = f" of {needed}" if needed else ""
+        raise SvsegError(f"{path}: file is truncated or corrupt (the compressed data ends after {found}{wanted} "
+                         f"bytes: {exc})") from None
+    return found
+
+
+def refuse_non_finite(path: Path, arrays: list[np.ndarray], unit: str) -> None:
+    """NaN or infinite intensities are refused with their count: normalisation would spread them everywhere."""
+    if not arrays or not np.issubdtype(arrays[0].dtype, np.floating):
+        return
+    bad = sum(int(np.count_nonzero(~np.isfinite(array))) for array in arrays)
+    if bad:
+        total = sum(int(array.size) for array in arrays)
+        raise SvsegError(f"{path}: {bad} of {total} {unit}s are NaN or infinite; replace them with finite values "
+                         "(e.g. 0) first")
 
 
 def _from_sitk(itk_image, source: Path, ending: str) -> Image:

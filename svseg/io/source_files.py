@@ -24,7 +24,7 @@ import numpy as np
 from svseg.errors import SvsegError
 from svseg.io.formats import VOLUME_ENDINGS, file_ending
 from svseg.io.image import Image
-from svseg.io.readers import check_exists, itk_reason, read_dicom_series, read_image, read_sitk
+from svseg.io.readers import check_exists, itk_reason, read_dicom_series, read_image, read_sitk, refuse_non_finite
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ def read_source(path: Path, warn: bool = True) -> list[Channel]:
     else:
         image = read_image(path)
         channels = _split_components(image, path) if image.is_volume else [Channel(clean_2d(image, warn), path)]
-    _refuse_non_finite(path, channels)
+    refuse_non_finite(path, [channel.image.array for channel in channels],
+                      "voxel" if channels[0].image.is_volume else "pixel")
     return channels
 
 
@@ -136,18 +137,6 @@ def _split_components(image: Image, path: Path) -> list[Channel]:
         Channel(dataclasses.replace(image, array=np.ascontiguousarray(image.array[..., c])), path, c)
         for c in range(image.num_channels)
     ]
-
-
-def _refuse_non_finite(path: Path, channels: list[Channel]) -> None:
-    """NaN or infinite intensities are refused, with how many there are."""
-    if not np.issubdtype(channels[0].image.array.dtype, np.floating):
-        return
-    bad = sum(int(np.count_nonzero(~np.isfinite(channel.image.array))) for channel in channels)
-    if bad:
-        total = sum(int(channel.image.array.size) for channel in channels)
-        unit = "voxel" if channels[0].image.is_volume else "pixel"
-        raise SvsegError(f"{path}: {bad} of {total} {unit}s are NaN or infinite; replace them with finite values "
-                         "(e.g. 0) first")
 
 
 def _header_reader(path: Path):
@@ -210,6 +199,10 @@ def _probe_volume(path: Path) -> SourceInfo:
 
 
 def _probe_dicom(folder: Path) -> SourceInfo:
+    """The series' summary from its first file's header and its file count.
+
+    The slice spacing is that file's own; the real one is known only from every slice's position.
+    """
     import SimpleITK as sitk
 
     series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))

@@ -96,6 +96,35 @@ def _mixed_channels(tmp: Path) -> tuple[Path, list[str], str]:
     return source, [], "vol1.nii.gz"
 
 
+def _truncated_nifti(tmp: Path) -> tuple[Path, list[str], str]:
+    source = paired_volumes(tmp / "src", n=3, shape=(12, 48, 40))
+    whole = (source / "images" / "vol1.nii.gz").read_bytes()
+    (source / "images" / "vol1.nii.gz").write_bytes(whole[: len(whole) // 2])
+    return source, [], "vol1.nii.gz: file is truncated"
+
+
+def _nan_image(tmp: Path) -> tuple[Path, list[str], str]:
+    source = paired_2d(tmp / "src", n=3, ending=".tif")
+    image = noise_image((20, 24), seed=1).astype(np.float32)
+    image[3, 4:6] = np.nan
+    write_tiff(source / "images" / "case1.tif", image)
+    return source, [], "case1.tif: 2 of 480 pixels are NaN or infinite"
+
+
+def _sixteen_bit_rgb_named_rgb_to_0_1(tmp: Path) -> tuple[Path, list[str], str]:
+    source = paired_2d(tmp / "src", n=2, ending=".tif")
+    for i in range(2):
+        write_tiff(source / "images" / f"case{i}.tif", noise_image((20, 24, 3), seed=i).astype(np.uint16) * 256)
+    return source, ["--channel-names", "rgb_to_0_1,rgb_to_0_1,rgb_to_0_1"], "case0.tif: uint16 pixels, but rgb_to_0_1"
+
+
+def _symlink_loop(tmp: Path) -> tuple[Path, list[str], str]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "loop").symlink_to(tmp / "back")
+    (tmp / "back").symlink_to(tmp / "loop")
+    return tmp / "loop", [], "loop: symbolic link loop"
+
+
 def _spacing_mismatch(tmp: Path) -> tuple[Path, list[str], str]:
     source = paired_volumes(tmp / "src", n=2)
     write_volume(source / "labels" / "vol1.nii.gz", volume_mask((4, 12, 10)), spacing=(0.7, 0.8, 5.0))
@@ -166,6 +195,10 @@ BAD_INPUTS: dict[str, Builder] = {
     "empty images folder": _empty_images_folder,
     "empty file": _empty_file,
     "mixed channel counts": _mixed_channels,
+    "truncated nifti": _truncated_nifti,
+    "NaN intensities": _nan_image,
+    "16-bit RGB named rgb_to_0_1": _sixteen_bit_rgb_named_rgb_to_0_1,
+    "source is a symlink loop": _symlink_loop,
     "spacing mismatch": _spacing_mismatch,
     "duplicate stems": _duplicate_stems,
     "path does not exist": _no_such_path,

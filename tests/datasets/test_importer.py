@@ -219,3 +219,47 @@ def test_tiff_z_stacks_import_as_volumes(tmp_path: Path) -> None:
     result = import_dataset(source, "Stacks")
     assert result.file_ending == ".nii.gz"
     assert read_image(result.folder / "imagesTr" / "s1_0000.nii.gz").array.shape == (5, 9, 7)
+
+
+def _equal_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.stack([grey] * 3, axis=-1)
+
+
+def test_equal_channel_rgb_images_import_as_grey_and_the_rule_is_recorded(tmp_path: Path) -> None:
+    source = tmp_path / "dsb"
+    greys = [noise_image((20, 24), seed=i) for i in range(3)]
+    for i, grey in enumerate(greys):
+        write_png(source / "images" / f"nucleus{i}.png", _equal_rgb(grey))
+        write_png(source / "masks" / f"nucleus{i}.png", disk_mask((20, 24)))
+    result = import_dataset(source, "Nuclei")
+    content = read_json(result.folder / "dataset.json")
+    assert content["channel_names"] == {"0": "zscore"} and "channel_meaning" not in content["svseg"]
+    assert content["svseg"]["input_channels"] == {"dims": 2, "files_per_case": 1, "colour": "grey", "num_channels": 1,
+                                                  "needs_8bit": False, "grey_from_rgb": True, "version": 1}
+    for i, grey in enumerate(greys):
+        written = np.asarray(PILImage.open(result.folder / "imagesTr" / f"nucleus{i}_0000.png"))
+        np.testing.assert_array_equal(written, grey)
+
+
+def test_a_few_true_colour_images_make_every_image_rgb(tmp_path: Path) -> None:
+    source = tmp_path / "mixed"
+    grey = noise_image((20, 24), seed=1)
+    write_png(source / "images" / "a.png", _equal_rgb(grey))
+    write_png(source / "images" / "b.png", grey)
+    write_png(source / "images" / "c.png", noise_image((20, 24, 3), seed=2))
+    for name in "abc":
+        write_png(source / "masks" / f"{name}.png", disk_mask((20, 24)))
+    result = import_dataset(source, "Mixed")
+    content = read_json(result.folder / "dataset.json")
+    assert content["channel_names"] == {"0": "rgb_to_0_1", "1": "rgb_to_0_1", "2": "rgb_to_0_1"}
+    assert content["svseg"]["input_channels"]["colour"] == "rgb" and content["svseg"]["input_channels"]["needs_8bit"]
+    for name in "ab":  # the grey pictures hold three equal channels, exactly as Pillow expands grey to RGB
+        written = np.asarray(PILImage.open(result.folder / "imagesTr" / f"{name}_0000.png"))
+        np.testing.assert_array_equal(written, np.asarray(PILImage.fromarray(grey).convert("RGB")))
+
+
+def test_msd_and_volume_rules_are_recorded(tmp_path: Path) -> None:
+    decathlon = import_dataset(msd_task(tmp_path / "Task09_Two"), "TwoChannels")
+    assert read_json(decathlon.folder / "dataset.json")["svseg"]["input_channels"] == {
+        "dims": 3, "files_per_case": 1, "colour": "components", "num_channels": 2, "needs_8bit": False,
+        "grey_from_rgb": False, "version": 1}

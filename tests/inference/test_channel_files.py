@@ -206,3 +206,21 @@ def test_predict_then_evaluate_pairs_masks_with_nnunet_labels(planned: dict, tmp
     assert evaluated.exit_code == 0, evaluated.output
     metrics = json.loads((tmp_path / "pred" / "evaluation" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["settings"]["cases"] == ["case_a", "case_b"] and metrics["settings"]["n_cases"] == 2
+
+
+def test_a_4d_nifti_gives_the_masks_of_its_channel_files(planned: dict, tmp_path: Path) -> None:
+    import SimpleITK as sitk
+
+    model = make_model_folder(tmp_path / "results", planned["nifti"], seed=4, channel_names={"0": "CT", "1": "CT2"})
+    scans = _volumes(tmp_path / "files", "p_0000.nii.gz", "p_0001.nii.gz", shape=(3, 41, 35), spacing=(0.7, 0.9, 2.5))
+    joined = sitk.JoinSeries([sitk.ReadImage(str(scans / f"p_000{c}.nii.gz")) for c in range(2)])
+    (tmp_path / "four").mkdir()
+    sitk.WriteImage(joined, str(tmp_path / "four" / "p.nii.gz"))
+    predict(scans, tmp_path / "from_files", model_dir=model)
+    result = predict(tmp_path / "four", tmp_path / "from_4d", model_dir=model)
+    assert [p.name for p in result.written] == ["p.nii.gz"]
+    from_4d = read_image(tmp_path / "from_4d" / "p.nii.gz")
+    from_files = read_image(tmp_path / "from_files" / "p.nii.gz")
+    assert from_4d.spatial_shape == (3, 41, 35) and len(np.unique(from_files.array)) > 1
+    np.testing.assert_array_equal(from_4d.array, from_files.array)
+    assert from_4d.geometry_matches(from_files) == []

@@ -91,3 +91,43 @@ def test_unknown_option_values_exit_2(tmp_path: Path) -> None:
         result = _run("-i", str(scans), "-o", str(tmp_path / "m"), *extra)
         assert result.exit_code == 2, result.output
     assert not (tmp_path / "m").exists()
+
+
+def _with_rule(model: Path, rule: dict) -> Path:
+    """Record `rule` in the model's dataset.json, as svseg import writes it and nnU-Net copies it."""
+    import json
+
+    from svseg.utils.fs import atomic_write_json
+
+    dataset_json = json.loads((model / "dataset.json").read_text(encoding="utf-8"))
+    dataset_json["svseg"] = {"input_channels": rule}
+    atomic_write_json(model / "dataset.json", dataset_json)
+    return model
+
+
+def test_equal_channel_rgb_inputs_of_a_grey_model_give_the_masks_of_their_grey_originals(planned: dict,
+                                                                                       tmp_path: Path) -> None:
+    grey_rule = {"dims": 2, "files_per_case": 1, "colour": "grey", "num_channels": 1, "needs_8bit": False,
+                 "grey_from_rgb": True, "version": 1}
+    model = _with_rule(make_model_folder(tmp_path / "results", planned["png"], seed=3), grey_rule)
+    grey = _scans(tmp_path / "grey")
+    rgb = tmp_path / "rgb"
+    rgb.mkdir()
+    for name in ("a.png", "b.png"):
+        PILImage.open(grey / name).convert("RGB").save(rgb / name)
+    for folder in (grey, rgb):
+        result = _run("-i", str(folder), "-o", str(tmp_path / f"masks_{folder.name}"), "-m", str(model))
+        assert result.exit_code == 0, result.output
+    for name in ("a.png", "b.png"):
+        ours = np.asarray(PILImage.open(tmp_path / "masks_rgb" / name))
+        assert ours.shape == (40, 30) and len(np.unique(ours)) > 1  # the random model does not see only background
+        np.testing.assert_array_equal(ours, np.asarray(PILImage.open(tmp_path / "masks_grey" / name)))
+
+
+def test_a_broken_recorded_rule_is_one_line_naming_the_models_dataset_json(planned: dict, tmp_path: Path) -> None:
+    model = _with_rule(make_model_folder(tmp_path / "results", planned["png"]), {"colour": "grey", "shape": "x"})
+    result = _run("-i", str(_scans(tmp_path / "scans")), "-o", str(tmp_path / "masks"), "-m", str(model))
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{model / 'dataset.json'}: svseg.input_channels: unknown key(s) 'shape'" in lines[0]
+    assert _files_under(tmp_path / "masks") == []

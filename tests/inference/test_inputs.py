@@ -23,6 +23,7 @@ from svseg.inference.inputs import (
     convention_for_reader,
     list_cases,
     probe_case,
+    read_case,
     to_nnunet_array,
 )
 from svseg.io import read_image
@@ -173,3 +174,95 @@ def test_reader_conventions() -> None:
     assert {convention_for_reader(c) for c in (SimpleITKIO, NibabelIO, Tiff3DIO)} == {VOLUME}
     with pytest.raises(SvsegError, match="SimpleITKIOWithReorient"):
         convention_for_reader(SimpleITKIOWithReorient)
+
+
+def _equal_rgb_png(path: Path, grey: np.ndarray) -> Path:
+    PILImage.fromarray(np.stack([grey] * 3, axis=-1)).save(path)
+    return path
+
+
+def test_imported_equal_channel_rgb_and_new_equal_channel_rgb_inputs_become_the_same_grey(tmp_path: Path) -> None:
+    """Issue 14: what import accepts, predict maps identically (the user's DSB2018 nuclei, in miniature)."""
+    import json
+
+    from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+
+    from svseg.datasets import import_dataset
+    from svseg.io.channel_rule import rule_for_dataset_json
+
+    rng = np.random.default_rng(14)
+    greys = [(rng.random((24, 20)) * 255).astype(np.uint8) for _ in range(4)]
+    for folder in ("train/images", "train/masks", "new_images"):
+        (tmp_path / folder).mkdir(parents=True)
+    for index, grey in enumerate(greys[:3]):
+        _equal_rgb_png(tmp_path / "train" / "images" / f"n{index}.png", grey)
+        mask = np.zeros(grey.shape, np.uint8)
+        mask[5:12, 4:9] = 255
+        PILImage.fromarray(mask).save(tmp_path / "train" / "masks" / f"n{index}.png")
+    imported = import_dataset(tmp_path / "train", "Nuclei")
+    # a separate folder of raw equal-channel RGB PNGs: copies of two training images and an unseen one
+    _equal_rgb_png(tmp_path / "new_images" / "again0.png", greys[0])
+    _equal_rgb_png(tmp_path / "new_images" / "again2.png", greys[2])
+    _equal_rgb_png(tmp_path / "new_images" / "unseen.png", greys[3])
+    dataset_json = imported.folder / "dataset.json"
+    rule = rule_for_dataset_json(json.loads(dataset_json.read_text(encoding="utf-8")), dataset_json)
+    names = ["zscore"]
+    cases = {case.source.name: case for case in list_cases(tmp_path / "new_images", tmp_path / "masks", 1)}
+    for case in cases.values():
+        check_case(case, rule, names)
+    for name, index in (("again0.png", 0), ("again2.png", 2), ("unseen.png", 3)):
+        image = read_case(cases[name], rule, names)
+        assert image.num_channels == 1
+        np.testing.assert_array_equal(image.array, greys[index])
+    for name, index in (("again0.png", 0), ("again2.png", 2)):  # the very pixels import wrote, as nnU-Net reads them
+        written = imported.folder / "imagesTr" / f"n{index}_0000.png"
+        data, _ = to_nnunet_array(read_case(cases[name], rule, names), NATURAL_2D)
+        expected, _ = NaturalImage2DIO().read_images([str(written)])
+        assert data.shape == (1, 1, 24, 20)
+        np.testing.assert_array_equal(data, expected)
+    colour = (rng.random((24, 20, 3)) * 255).astype(np.uint8)
+    PILImage.fromarray(colour).save(tmp_path / "new_images" / "photo.png")
+    [photo] = [c for c in list_cases(tmp_path / "new_images", tmp_path / "masks", 1) if c.source.name == "photo.png"]
+    with pytest.raises(SvsegError) as error:
+        check_case(photo, rule, names)
+    assert str(error.value) == (f"{tmp_path / 'new_images' / 'photo.png'}: true-colour RGB (channels differ), but the "
+                                "model was trained on grey images (equal-channel RGB read as grey at import)")
+
+
+def test_inputs_that_are_symlink_loops_are_named_as_such(tmp_path: Path) -> None:
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    _png(scans / "a.png")
+    (scans / "x.png").symlink_to(scans / "y.png")
+    (scans / "y.png").symlink_to(scans / "x.png")
+    with pytest.raises(SvsegError, match=r"x\.png: symbolic link loop"):
+        list_cases(scans, tmp_path / "out")
+    with pytest.raises(SvsegError, match=r"y\.png: symbolic link loop"):
+        list_cases([scans / "a.png", scans / "y.png"], tmp_path / "out")
+
+
+def test_a_4d_nifti_and_palette_and_rgba_images_map_to_the_models_channels(tmp_path: Path) -> None:
+    from svseg.io.channel_rule import COMPONENTS, RGB_IMAGES, ChannelRule
+
+    volumes = [noisy_volume(seed, shape=(3, 8, 8)) for seed in range(2)]
+    joined = sitk.JoinSeries([sitk.GetImageFromArray(v) for v in volumes])
+    sitk.WriteImage(joined, str(tmp_path / "mr.nii.gz"))
+    case = Case(tmp_path / "mr.nii.gz", tmp_path / "o" / "mr.nii.gz")
+    rule = ChannelRule(3, 2, COMPONENTS, 2)  # trained on two channel files per case
+    check_case(case, rule, ["T1", "T2"])
+    image = read_case(case, rule, ["T1", "T2"])
+    assert image.is_volume and image.spatial_shape == (3, 8, 8)
+    np.testing.assert_array_equal(image.array, np.stack(volumes, axis=-1))
+    with pytest.raises(SvsegError, match=r"mr\.nii\.gz: has 2 channels, but the model expects 3 \(a, b, c\)"):
+        check_case(case, ChannelRule(3, 3, COMPONENTS, 3), ["a", "b", "c"])
+    rgb = ChannelRule(2, 1, RGB_IMAGES, 3)
+    _png(tmp_path / "rgba.png", mode="RGBA")
+    indices = np.array([[0, 1, 2], [2, 1, 0]], np.uint8)
+    palette = PILImage.fromarray(indices, mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 759)
+    palette.save(tmp_path / "palette.png")
+    for name in ("rgba.png", "palette.png"):
+        case = Case(tmp_path / name, tmp_path / "o" / name)
+        check_case(case, rgb, ["R", "G", "B"])
+        np.testing.assert_array_equal(read_case(case, rgb).array,
+                                      np.asarray(PILImage.open(tmp_path / name).convert("RGB")))

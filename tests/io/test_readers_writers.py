@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,82 @@ def test_endings_and_stems() -> None:
     assert file_ending("A.NII.GZ") == ".nii.gz" and stem_of("case_1.nii.gz") == "case_1"
     assert file_ending("x.jpeg") == ".jpeg" and stem_of("a.b.png") == "a.b"
     assert file_ending("x.txt") == ""
+
+
+def _cut_in_half(source: Path, target: Path) -> Path:
+    data = source.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+    return target
+
+
+def _noise_volume(path: Path, shape=(20, 64, 64)) -> np.ndarray:
+    """A real-sized int16 volume (noise does not compress away, so half the file is half the voxels)."""
+    array = (np.random.default_rng(1).random(shape) * 1000).astype(np.int16)
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(path))
+    return array
+
+
+@pytest.mark.parametrize("ending", [".nii.gz", ".nii"])
+def test_a_truncated_nifti_is_refused_naming_the_file(tmp_path: Path, ending: str) -> None:
+    from svseg.datasets.case_reader import read_case_sources
+
+    whole = _noise_volume(tmp_path / f"whole{ending}")
+    cut = _cut_in_half(tmp_path / f"whole{ending}", tmp_path / f"cut{ending}")
+    silent = sitk.GetArrayFromImage(sitk.ReadImage(str(cut)))  # why the check exists: SimpleITK pads with 0
+    assert silent.shape == whole.shape and np.count_nonzero(silent == 0) > whole.size // 3
+    for read in (read_image, read_mask, lambda path: read_case_sources([path])):
+        with pytest.raises(SvsegError, match=rf"cut{re.escape(ending)}: file is truncated") as info:
+            read(cut)
+        assert "\n" not in str(info.value)
+    np.testing.assert_array_equal(read_image(tmp_path / f"whole{ending}").array, whole)
+
+
+def test_a_truncated_4d_nifti_or_one_cut_inside_its_header_is_refused(tmp_path: Path) -> None:
+    from svseg.io.source_files import read_source
+
+    parts = [sitk.GetImageFromArray((np.random.default_rng(c).random((8, 32, 32)) * 999).astype(np.int16))
+             for c in range(2)]
+    sitk.WriteImage(sitk.JoinSeries(parts), str(tmp_path / "four.nii.gz"))
+    cut = _cut_in_half(tmp_path / "four.nii.gz", tmp_path / "four_cut.nii.gz")
+    with pytest.raises(SvsegError, match=r"four_cut\.nii\.gz: file is truncated"):
+        read_source(cut)
+    head = tmp_path / "head.nii.gz"
+    head.write_bytes((tmp_path / "four.nii.gz").read_bytes()[:60])
+    with pytest.raises(SvsegError, match=r"head\.nii\.gz: file is truncated or corrupt"):
+        read_image(head)
+
+
+def test_nan_or_infinite_intensities_are_refused_with_their_count(tmp_path: Path) -> None:
+    import tifffile
+
+    from svseg.io.source_files import read_source
+
+    volume = np.ones((4, 6, 5), np.float32)
+    volume[0, 0, :3] = np.nan
+    volume[1, 1, 1] = np.inf
+    sitk.WriteImage(sitk.GetImageFromArray(volume), str(tmp_path / "nan.nii.gz"))
+    with pytest.raises(SvsegError, match=r"nan\.nii\.gz: 4 of 120 voxels are NaN or infinite"):
+        read_source(tmp_path / "nan.nii.gz")
+    image = np.zeros((6, 5), np.float32)
+    image[2, 2] = -np.inf
+    tifffile.imwrite(tmp_path / "inf.tif", image)
+    with pytest.raises(SvsegError, match=r"inf\.tif: 1 of 30 pixels are NaN or infinite"):
+        read_source(tmp_path / "inf.tif")
+
+
+def test_a_symlink_loop_is_reported_as_such(tmp_path: Path) -> None:
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    with pytest.raises(SvsegError, match=r"a\.png: symbolic link loop"):
+        read_image(tmp_path / "a.png")
+
+
+def test_gdcm_finds_no_series_without_printing_to_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    import svseg.io  # noqa: F401  (switches ITK's warning printout off)
+
+    assert sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(tmp_path)) == ()
+    assert sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(tmp_path)) == ()
+    with pytest.raises(SvsegError, match="no DICOM series"):
+        read_image(tmp_path)
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
