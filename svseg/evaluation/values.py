@@ -71,8 +71,9 @@ class CaseValues:
 def value_counts(array: np.ndarray) -> dict[int, int]:
     """``{value: pixel count}`` of a non-negative integer label array, in one pass."""
     flat = array.ravel()
-    if flat.size and np.issubdtype(flat.dtype, np.integer) and int(flat.max()) < 65536:
-        counts = np.zeros(int(flat.max()) + 1, dtype=np.int64)
+    top = int(flat.max()) if flat.size and np.issubdtype(flat.dtype, np.integer) else None
+    if top is not None and top < 65536:
+        counts = np.zeros(top + 1, dtype=np.int64)
         for start in range(0, flat.size, _CHUNK):
             counts += np.bincount(flat[start:start + _CHUNK], minlength=counts.size)
         values = np.flatnonzero(counts)
