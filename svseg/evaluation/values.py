@@ -256,7 +256,7 @@ def _summary(readings: list[CaseValues], rules: ValueRules, unexpected: dict[int
     notes += [f"unexpected predicted label {label}: {e['n_files']} file(s), {e['n_pixels']} px, scored as an "
               "extra class (all false positives)" for label, e in unexpected.items()]
     mapping = dict(BINARY_255) if binary and (refs or preds) else dict(rules.mapping) or None
-    return {"convention": "2D conventions (no dataset)" if binary else "dataset labels",
+    return {"convention": "2D conventions (no labels given)" if binary else "given labels and label mapping",
             "label_mapping": {str(k): v for k, v in mapping.items()} if mapping else None,
             "ignore_value": rules.ignore,
             "reference_files": {"as_labels": len(readings) - len(refs), "mapped": len(refs)},
