@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from svseg.errors import SvsegError
 from svseg.utils import fs
 
 
@@ -71,3 +72,103 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     with fs.atomic_directory(target) as tmp:
         (tmp / "a.txt").write_text("1")
     assert (target / "a.txt").read_text(encoding="utf-8") == "1"
+
+
+# --- leftovers of killed writers (remove_stale_temporaries) -----------------------------------
+
+_WRITER = (
+    "import sys, time\n"
+    "from svseg.utils.fs import atomic_directory, atomic_path\n"
+    "context = atomic_directory(sys.argv[1]) if sys.argv[2] == 'dir' else atomic_path(sys.argv[1])\n"
+    "with context as tmp:\n"
+    "    if sys.argv[2] == 'file':\n"
+    "        tmp.write_bytes(b'half a checkpoint')\n"
+    "    print(tmp, flush=True)\n"
+    "    time.sleep(60)\n"
+)
+
+
+def _start_writer(target: Path, kind: str) -> tuple[subprocess.Popen, Path]:
+    """A process inside atomic_path/atomic_directory for `target`; returns it and its temporary."""
+    process = subprocess.Popen([sys.executable, "-c", _WRITER, str(target), kind], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    return process, Path(process.stdout.readline().decode().strip())
+
+
+def _kill(process: subprocess.Popen) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_leftover_of_a_killed_writer_is_removed_and_a_live_one_kept(tmp_path: Path, kind: str) -> None:
+    name = "checkpoint_final.pth" if kind == "file" else "Dataset001_X"
+    killed, leftover = _start_writer(tmp_path / name, kind)
+    _kill(killed)
+    live, writing = _start_writer(tmp_path / "mask.nii.gz", "file")
+    try:
+        assert leftover.exists() and writing.exists()
+        assert leftover.name.startswith(f".{name}.")  # e.g. .checkpoint_final.pth.k2j4_9xq.tmp.pth
+        assert fs.remove_stale_temporaries(tmp_path) == [leftover]
+        assert not leftover.exists() and writing.exists()  # a live writer's temporary is left alone
+    finally:
+        _kill(live)
+    assert fs.remove_stale_temporaries(tmp_path) == [writing]  # deterministic: no age, only the lock
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_svseg_temporary_names_are_touched(tmp_path: Path) -> None:
+    keep = [".hidden.txt", "a.tmp.png", ".a.png.short.tmp.png", ".b.png.ABCDEFGH.tmp.png", ".x.12345678.partialy",
+            "notes.partial"]
+    for name in keep:
+        (tmp_path / name).write_bytes(b"user data")
+    (tmp_path / ".scan.12345678.partial").write_bytes(b"a file, not an atomic_directory folder")
+    keep.append(".scan.12345678.partial")
+    nested = tmp_path / "validation" / ".case_1.png.abcd_123.tmp.png"
+    nested.parent.mkdir()
+    nested.write_bytes(b"")
+    assert fs.remove_stale_temporaries(tmp_path) == []  # not recursive by default
+    assert fs.remove_stale_temporaries(tmp_path, recursive=True) == [nested]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(keep)
+    assert fs.remove_stale_temporaries(tmp_path / "missing") == []
+
+
+# --- check_writable_dir ------------------------------------------------------------------------
+
+
+def test_writable_folder_is_accepted_and_nothing_is_created(tmp_path: Path) -> None:
+    assert fs.check_writable_dir(tmp_path / "a" / "b", "output") == tmp_path / "a" / "b"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_in_the_way_is_refused_with_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "results"
+    blocker.write_text("a regular file")
+    with pytest.raises(SvsegError) as info:
+        fs.check_writable_dir(blocker / "Dataset001_X" / "fold_0", "fold results")
+    assert str(info.value) == (f"{blocker / 'Dataset001_X' / 'fold_0'}: cannot create the fold results folder: "
+                               f"{blocker} is a file, not a folder")
+    with pytest.raises(SvsegError, match="is a file, not a folder; the output must be a folder"):
+        fs.check_writable_dir(blocker, "output")
+
+
+def test_a_folder_without_write_permission_is_refused(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root: permission bits do not stop writes, and os.access says so
+            pytest.skip("running as root: a read-only mode does not stop root's writes, so nothing to refuse")
+        with pytest.raises(SvsegError) as info:
+            fs.check_writable_dir(locked / "masks", "output")
+        assert str(info.value).startswith(f"{locked / 'masks'}: the output folder is not writable (its parent "
+                                          f"{locked} is not writable)")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_check_output_dir_also_clears_leftovers(tmp_path: Path) -> None:
+    (tmp_path / ".a.png.abcd1234.tmp.png").write_bytes(b"")
+    (tmp_path / "a.png").write_bytes(b"mask")
+    assert fs.check_output_dir(tmp_path, "output") == tmp_path
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
