@@ -2,7 +2,10 @@
 
 Dataset names must be unique across ids (``-d ATLAS`` must resolve to one dataset) and ids
 unique across names, in every data root, because nnU-Net finds preprocessed data and results by
-id. Both are checked before any file is read, so a clash fails at once and writes nothing.
+id. Both are checked before any file is read, so a clash fails at once and writes nothing; so is
+the raw root, which must be writable. An import builds its dataset in a ``.partial`` folder under
+the raw root and renames it into place; claiming a target also removes the ``.partial`` folders
+of imports that were killed (only those no live import is writing, see svseg/utils/fs.py).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from svseg.errors import SvsegError
-from svseg.paths import DatasetRef, check_dataset_name, known_datasets, next_free_dataset_id
+from svseg.paths import DatasetRef, check_dataset_name, known_datasets, next_free_dataset_id, raw_root
+from svseg.utils.fs import check_writable_dir, remove_stale_temporaries
 
 
 @dataclass(frozen=True)
@@ -59,4 +63,6 @@ def claim_target(name: str, dataset_id: int | None) -> DatasetRef:
     target = DatasetRef(dataset_id, name)
     if target.raw_dir.exists():
         raise SvsegError(f"{target.raw_dir}: already exists")
+    check_writable_dir(raw_root(), "raw data")
+    remove_stale_temporaries(raw_root())
     return target

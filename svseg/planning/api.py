@@ -7,7 +7,14 @@ The function behind ``svseg plan-and-preprocess``. It is safe to re-run at any p
 - nnU-Net's preprocessing is skipped only when a completion record, written after nnU-Net
   finished, names the same cases and the same preprocessing settings and every case's files
   exist; otherwise it is redone from scratch (nnU-Net's preprocessor empties its folder first).
-  An interrupted run therefore needs no manual clean-up.
+  An interrupted run therefore needs no manual clean-up: the next run also removes the temporary
+  files a killed run left (:func:`svseg.utils.fs.remove_stale_temporaries`).
+
+Before any of that, every raw file must be readable and the preprocessed folder writable, so a
+bad input fails in one line and leaves no folder behind. One run per dataset at a time: a second
+``plan-and-preprocess`` of the same dataset is refused while the first holds the lock file
+``.plan-and-preprocess.lock`` in the preprocessed folder (:mod:`svseg.utils.locks`). Training
+checks the completion record (:func:`check_preprocessed`) before it starts.
 
 nnU-Net prints to stdout; that output goes to this module's debug log instead, so the command
 line shows the summary only.
@@ -34,10 +41,14 @@ from svseg.planning.amplification import check_mode
 from svseg.planning.fingerprint import FINGERPRINT_FILE, SECTION, AreaRatioFingerprintExtractor
 from svseg.planning.plans import CONFIGURATION, PLANS_NAME, SvsegPlans, load_plans, plans_path
 from svseg.planning.presets import DEFAULT_PRESET, load_preset
-from svseg.utils.fs import atomic_write_json
+from svseg.utils.fs import atomic_write_json, check_writable_dir, remove_stale_temporaries
+from svseg.utils.locks import run_lock
 from svseg.utils.progress import progress_enabled
 
 log = logging.getLogger(__name__)
+
+LOCK_FILE = ".plan-and-preprocess.lock"
+_PREPROCESSED_ENDINGS = (".b2nd", "_seg.b2nd", ".pkl")
 
 
 @dataclass
@@ -115,21 +126,26 @@ def plan_and_preprocess(
     folder = ref.preprocessed_dir
     if folder.exists() and not folder.is_dir():
         raise SvsegError(f"{folder}: expected the preprocessed dataset folder, found a file; remove it")
+    check_writable_dir(folder, "preprocessed dataset")
+    with run_lock(folder / LOCK_FILE, f"svseg plan-and-preprocess -d {ref.folder_name}"):
+        remove_stale_temporaries(folder, recursive=True)
+        return _plan_locked(ref, chosen, processes, gpu_memory_gb, preprocess, clean, amplification, case_ids)
+
+
+def _plan_locked(ref: DatasetRef, chosen: Any, processes: int, gpu_memory_gb: float | None, preprocess: bool,
+                 clean: bool, amplification: str, case_ids: list[str]) -> PlanResult:
+    """Fingerprint, plan and preprocess, holding the dataset's lock (checks done)."""
+    from svseg.planning.planner import SvsegPlanner
+
+    folder = ref.preprocessed_dir
     plans_file = plans_path(folder)
     if clean:
         _remove_outputs(folder)
     elif plans_file.exists():
         _read_json(plans_file, "plans file")
-
-    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset
-
-    from svseg.planning.planner import SvsegPlanner
-
     seconds: dict[str, float] = {}
-    with _timed(seconds, "fingerprint"), _nnunet_stdout_to_log():
-        fingerprint = extract_fingerprint_dataset(
-            ref.dataset_id, AreaRatioFingerprintExtractor.configured(chosen.strata), processes,
-            check_dataset_integrity=False, clean=False, verbose=False, show_progress_bar=progress_enabled())
+    with _timed(seconds, "fingerprint"):
+        fingerprint = _fingerprint(ref, chosen, processes)
     with _timed(seconds, "plan"), _nnunet_stdout_to_log():
         SvsegPlanner(ref.dataset_id, chosen, gpu_memory_gb, amplification=amplification).plan_experiment()
     plans = load_plans(plans_file)
@@ -162,12 +178,114 @@ def check_raw_dataset(ref: DatasetRef) -> list[str]:
         raise SvsegError(f"{ref.raw_dir / 'imagesTr'}: no training images ending in {description['file_ending']}")
     for case_id, files in cases.items():
         for path in [*files["images"], files["label"]]:
-            if not Path(path).is_file():
-                raise SvsegError(f"{path}: file of case {case_id} is missing")
+            _check_readable(Path(path), case_id)
     if int(description["numTraining"]) != len(cases):
         log.warning("%s: numTraining is %s but %d cases were found", dataset_json, description["numTraining"],
                     len(cases))
     return sorted(cases)
+
+
+def _check_readable(path: Path, case_id: str) -> None:
+    """The file exists, opens and is not empty (a cheap check of every file before planning)."""
+    if not path.is_file():
+        raise SvsegError(f"{path}: file of case {case_id} is missing")
+    try:
+        with open(path, "rb") as handle:
+            first = handle.read(1)
+    except OSError as exc:
+        raise SvsegError(f"{path}: file of case {case_id} cannot be read ({exc.strerror})") from None
+    if not first:
+        raise SvsegError(f"{path}: file of case {case_id} is empty (0 bytes)")
+
+
+def _fingerprint(ref: DatasetRef, chosen: Any, processes: int) -> dict[str, Any]:
+    """nnU-Net's fingerprint with svseg's section; a raw file nnU-Net cannot read is one line naming it."""
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset
+
+    try:
+        with _nnunet_stdout_to_log():
+            return extract_fingerprint_dataset(
+                ref.dataset_id, AreaRatioFingerprintExtractor.configured(chosen.strata), processes,
+                check_dataset_integrity=False, clean=False, verbose=False, show_progress_bar=progress_enabled())
+    except SvsegError:
+        raise
+    except Exception as exc:
+        log.info("fingerprinting %s failed (%s); reading each raw file to find the cause", ref.folder_name,
+                 type(exc).__name__)
+        problem = unreadable_raw_file(ref)
+        if problem is None:
+            raise  # every file reads: a bug, keep the traceback
+        raise SvsegError(problem) from None
+
+
+def unreadable_raw_file(ref: DatasetRef) -> str | None:
+    """The first raw file nnU-Net's reader cannot read, as a message line naming it; None when all read.
+
+    Reads every case in this process with the reader nnU-Net picks for the dataset's file ending:
+    slow, so only used once fingerprinting has failed, to turn a worker's traceback into the file.
+    """
+    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
+    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
+
+    description = _read_json(ref.raw_dir / "dataset.json", "dataset.json")
+    with _nnunet_stdout_to_log():
+        reader = determine_reader_writer_from_dataset_json(description, None, verbose=False)
+    cases = get_filenames_of_train_images_and_targets(str(ref.raw_dir), description)
+    for case_id in sorted(cases):
+        files = cases[case_id]
+        reads = [(image, "image", lambda p: reader().read_images((p,))) for image in files["images"]]
+        for path, what, read in [*reads, (files["label"], "label", lambda p: reader().read_seg(p))]:
+            try:
+                with _nnunet_stdout_to_log():
+                    read(path)
+            except Exception as exc:
+                return f"{path}: {what} of case {case_id} cannot be read by nnU-Net's {reader.__name__} " + (
+                    f"({_one_line(exc)})")
+    return None
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line (SimpleITK's messages span several)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_preprocessed(ref: DatasetRef, plans: SvsegPlans) -> None:
+    """Raise SvsegError unless the plans' preprocessing finished: training reads every case's arrays.
+
+    The completion record beside the data folder is written only after nnU-Net's preprocessing
+    returned, so a missing record means an interrupted (or skipped) preprocessing; the record's
+    cases must all have their files. Other preprocessing settings than the plans hold now are only
+    warned about: a hand-edited plans file (patch size, say) need not mean other arrays.
+    """
+    data_dir = ref.preprocessed_dir / str(plans.nnunet_configuration()["data_identifier"])
+    marker = _marker_path(data_dir)
+    again = f"run svseg plan-and-preprocess -d {ref.name} again; it resumes"
+    recorded = _read_record(marker)
+    if recorded is None or recorded.get("plans_name") != plans.plans_name:
+        raise SvsegError(f"{data_dir}: preprocessing of {ref.folder_name} is incomplete (no completion record "
+                         f"{marker.name}); {again}")
+    cases = [str(case) for case in recorded.get("cases", [])]
+    missing = _missing_files(data_dir, cases)
+    if missing:
+        raise SvsegError(f"{missing[0]}: missing, with {len(missing) - 1} other preprocessed file(s) of "
+                         f"{ref.folder_name}; {again}")
+    if recorded != _preprocessing_key(plans, cases):
+        log.warning("%s: preprocessed with other settings than %s now holds; run svseg plan-and-preprocess -d %s "
+                    "to redo it", data_dir, plans.path.name, ref.name)
+
+
+def _read_record(marker: Path) -> dict[str, Any] | None:
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _missing_files(data_dir: Path, cases: list[str]) -> list[Path]:
+    return [data_dir / f"{case}{ending}" for case in cases for ending in _PREPROCESSED_ENDINGS
+            if not (data_dir / f"{case}{ending}").is_file()]
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -222,15 +340,13 @@ def _preprocess(ref: DatasetRef, plans: SvsegPlans, case_ids: list[str], process
 
 
 def _complete(marker: Path, key: dict[str, Any], data_dir: Path) -> bool:
-    try:
-        recorded = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    recorded = _read_record(marker)
+    if recorded is None:
         return False
     if recorded != key:
         log.info("preprocessed data of %s is stale; redoing it", data_dir)
         return False
-    endings = (".b2nd", "_seg.b2nd", ".pkl")
-    return all((data_dir / f"{case}{ending}").is_file() for case in key["cases"] for ending in endings)
+    return not _missing_files(data_dir, key["cases"])
 
 
 @contextlib.contextmanager

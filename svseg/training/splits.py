@@ -5,20 +5,18 @@ numbered fold reads ``splits_final.json`` in the dataset's preprocessed folder. 
 is missing, nnU-Net writes a 5-fold ``KFold`` split of all cases, which sklearn refuses for
 fewer than 5 cases with a raw ValueError deep inside the trainer, after the run has started.
 When the file exists, a fold it defines is used as written (a user's own file may hold any
-number of folds), and a fold beyond them gets a seeded random 80:20 split, which leaves no
-training case for a one-case dataset.
+number of folds). A fold beyond them would get nnU-Net's seeded random 80:20 split, a training
+nobody asked for (``-f 7`` is a typo more often than a plan), so svseg refuses it: the folds are
+0-4 without the file (nnU-Net's five) and exactly those the file defines with it.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
 from svseg.errors import SvsegError
-
-log = logging.getLogger(__name__)
 
 NNUNET_FOLDS = 5
 SPLITS_FILE = "splits_final.json"
@@ -26,12 +24,15 @@ SPLITS_FILE = "splits_final.json"
 
 def check_fold_split(dataset: str, preprocessed_dir: Path, plans: dict[str, Any], configuration: str,
                      fold: int | str) -> None:
-    """Raise SvsegError when nnU-Net could not split `dataset` for `fold`; warn when it improvises one."""
+    """Raise SvsegError when nnU-Net could not split `dataset` for `fold`, or `fold` is not one of its folds."""
     if fold == "all":
         return
-    cases = count_training_cases(preprocessed_dir, plans, configuration)
     splits_file = Path(preprocessed_dir) / SPLITS_FILE
     if not splits_file.is_file():
+        if not 0 <= int(fold) < NNUNET_FOLDS:
+            raise SvsegError(f"fold {fold}: nnU-Net's {NNUNET_FOLDS}-fold split has folds 0-{NNUNET_FOLDS - 1}; "
+                             f"use one of them or `-f all` (or write your own split to {splits_file})")
+        cases = count_training_cases(preprocessed_dir, plans, configuration)
         if cases < NNUNET_FOLDS:
             raise SvsegError(
                 f"dataset {dataset} has {cases} training case{'s' if cases != 1 else ''}; nnU-Net's "
@@ -40,14 +41,9 @@ def check_fold_split(dataset: str, preprocessed_dir: Path, plans: dict[str, Any]
             )
         return
     num_folds = len(_read_splits(splits_file))
-    if int(fold) < num_folds:
-        return
-    if cases < 2:
-        raise SvsegError(f"{splits_file}: has {num_folds} fold(s), so fold {fold} would be nnU-Net's random 80:20 "
-                         f"split, which needs at least 2 training cases (dataset {dataset} has {cases}); "
-                         "use `-f all` or a fold of the file")
-    log.warning("%s has %d fold(s); fold %s is nnU-Net's seeded random 80:20 split of the %d cases instead",
-                splits_file, num_folds, fold, cases)
+    if not 0 <= int(fold) < num_folds:
+        defined = f"folds 0-{num_folds - 1}" if num_folds > 1 else ("fold 0" if num_folds == 1 else "no fold")
+        raise SvsegError(f"{splits_file}: defines {defined}, not fold {fold}; use one of them or `-f all`")
 
 
 def count_training_cases(preprocessed_dir: Path, plans: dict[str, Any], configuration: str) -> int:

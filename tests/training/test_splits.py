@@ -1,14 +1,13 @@
 """A numbered fold of a dataset nnU-Net cannot split 5 ways: one clear error before any work.
 
 nnU-Net 2.8.1 makes a 5-fold KFold split when ``splits_final.json`` is missing (sklearn refuses
-fewer than 5 cases), uses a user's split file as written, and draws a random 80:20 split for a
-fold beyond the file's folds. The ``Vols`` test dataset has 4 training cases.
+fewer than 5 cases), uses a user's split file as written, and would draw a random 80:20 split for
+a fold beyond the file's folds, which svseg refuses. The ``Vols`` test dataset has 4 training cases.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -52,15 +51,21 @@ def test_a_users_split_file_with_two_folds_trains(data_root: Path) -> None:
     assert [p.name for p in (result.fold_dir / "validation").glob("*.nii.gz")] == ["vol_000.nii.gz"]
 
 
-def test_a_fold_beyond_the_split_file(data_root: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_fold_beyond_the_split_file_is_refused(data_root: Path) -> None:
     preprocessed = data_root / "preprocessed" / VOLS
     plans = json.loads((preprocessed / "svsegPlans.json").read_text(encoding="utf-8"))
-    (preprocessed / "splits_final.json").write_text(json.dumps([{"train": CASES[:3], "val": CASES[3:]}]))
+    splits_file = preprocessed / "splits_final.json"
+    splits_file.write_text(json.dumps([{"train": CASES[:3], "val": CASES[3:]}]))
     check_fold_split(VOLS, preprocessed, plans, "2d", 0)  # a fold of the file: used as written
-    with caplog.at_level(logging.WARNING):
+    with pytest.raises(SvsegError) as info:
         check_fold_split(VOLS, preprocessed, plans, "2d", 2)
-    assert "has 1 fold(s); fold 2 is nnU-Net's seeded random 80:20 split of the 4 cases" in caplog.text
+    assert str(info.value) == f"{splits_file}: defines fold 0, not fold 2; use one of them or `-f all`"
     check_fold_split(VOLS, preprocessed, plans, "2d", "all")
+    seven = [{"train": CASES[1:], "val": CASES[:1]}] * 7  # a user's own 7-fold file allows folds 0-6
+    splits_file.write_text(json.dumps(seven))
+    check_fold_split(VOLS, preprocessed, plans, "2d", 6)
+    with pytest.raises(SvsegError, match=r"defines folds 0-6, not fold 7"):
+        check_fold_split(VOLS, preprocessed, plans, "2d", 7)
     (preprocessed / "splits_final.json").write_text('{"fold": 0}')
     with pytest.raises(SvsegError, match=r"splits_final\.json: not nnU-Net's split format"):
         check_fold_split(VOLS, preprocessed, plans, "2d", 0)
@@ -80,7 +85,8 @@ def test_counting_cases_like_nnunets_dataset_classes(data_root: Path, tmp_path: 
     (one / identifier).mkdir(parents=True)
     (one / identifier / "a.b2nd").write_bytes(b"")
     (one / "splits_final.json").write_text(json.dumps([{"train": ["a"], "val": ["a"]}]))
-    with pytest.raises(SvsegError, match=r"fold 1 would be nnU-Net's random 80:20 split, which needs at least 2 "):
+    check_fold_split("One", one, plans, "2d", 0)  # the user's own split of one case is used as written
+    with pytest.raises(SvsegError, match=r"defines fold 0, not fold 1"):
         check_fold_split("One", one, plans, "2d", 1)
     (tmp_path / "unplanned").mkdir()
     (tmp_path / "unplanned" / "dataset.json").write_text('{"numTraining": 3}')
