@@ -11,6 +11,10 @@ and svseg's read it unchanged.
 The fold folder also gets ``svseg_run.json``: the exact plans, configuration and encoder
 settings of the run, so ``--continue`` resumes what was started even when another fold has
 since rewritten the shared ``plans.json`` one level up.
+
+Every check runs before the first write: finished preprocessing, a writable results folder, the
+fold's lock (one run per dataset, configuration and fold; training/fold_guard.py), the fold
+number, the split and the network; a refused run leaves no fold folder behind.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 from svseg import __version__
 from svseg.errors import SvsegError
 from svseg.planning.plans import Recipe, SvsegPlans, load_plans, parse_plans, plans_path
-from svseg.utils.fs import atomic_write_json
+from svseg.utils.fs import atomic_write_json, check_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +200,9 @@ def _train_fold(
 ) -> TrainResult:
     """The body of :func:`train`, inside the scoped process settings."""
     from svseg.paths import export_nnunet_environment, resolve_dataset
+    from svseg.planning.api import check_preprocessed
     from svseg.training.device import configure_compile, configure_threads, configure_workers, resolve_device
+    from svseg.training.fold_guard import check_network_builds, fold_lock, no_trace_on_refusal
     from svseg.training.run_plans import model_folder_name, plans_for_run, trainer_name_for, training_configuration
     from svseg.training.splits import check_fold_split
 
@@ -210,24 +216,29 @@ def _train_fold(
     plans = load_plans(plans_path(ref.preprocessed_dir))
     dataset_json = _read_dataset_json(ref.preprocessed_dir)
     _check_arch(arch)
+    check_preprocessed(ref, plans)
     configuration = training_configuration(plans, arch)
     trainer = trainer_name_for(arch or plans.network.name)
     model_dir = ref.results_dir / model_folder_name(configuration, plans.plans_name, trainer)
     fold_dir = model_dir / f"fold_{fold}"
-    checkpoint = fold_checkpoint(fold_dir, resume, overwrite)
-    base, record = _recorded_plans(fold_dir, plans) if checkpoint is not None else (plans, {})
-    recipe = run_recipe(base.recipe, preset, overrides)
-    run_plans, configuration = plans_for_run(base, recipe, dataset_json, arch, preset)
-    check_fold_split(ref.folder_name, ref.preprocessed_dir, run_plans, configuration, fold)  # before any write
-    job = _make_job(run_plans, configuration, fold, dataset_json, checkpoint, pretrained, record)
-    _check_launch(torch_device, num_gpus, recipe.batch_size)
-    if overwrite:
-        clear_fold_dir(fold_dir)
-    if not job.validate_only:
-        _write_record(fold_dir, job)
-    _launch(job, torch_device, num_gpus)
-    run = parse_plans(run_plans, fold_dir / RUN_RECORD)
-    return _finish(model_dir, fold_dir, configuration, ref.preprocessed_dir, dataset_json, run)
+    check_writable_dir(fold_dir, "fold results")
+    with fold_lock(model_dir, fold, f"svseg train -d {ref.folder_name} -f {fold} ({configuration})"):
+        checkpoint = fold_checkpoint(fold_dir, resume, overwrite)
+        base, record = _recorded_plans(fold_dir, plans) if checkpoint is not None else (plans, {})
+        recipe = run_recipe(base.recipe, preset, overrides)
+        run_plans, configuration = plans_for_run(base, recipe, dataset_json, arch, preset)
+        check_fold_split(ref.folder_name, ref.preprocessed_dir, run_plans, configuration, fold)
+        check_network_builds(run_plans, configuration, dataset_json, trainer, plans.path)
+        job = _make_job(run_plans, configuration, fold, dataset_json, checkpoint, pretrained, record)
+        _check_launch(torch_device, num_gpus, recipe.batch_size)
+        if overwrite:
+            clear_fold_dir(fold_dir)
+        with no_trace_on_refusal(fold_dir):  # nnU-Net's trainer writes its log before its own checks
+            if not job.validate_only:
+                _write_record(fold_dir, job)
+            _launch(job, torch_device, num_gpus)
+        run = parse_plans(run_plans, fold_dir / RUN_RECORD)
+        return _finish(model_dir, fold_dir, configuration, ref.preprocessed_dir, dataset_json, run)
 
 
 def _check_arch(arch: str | None) -> None:
