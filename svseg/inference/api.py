@@ -103,11 +103,13 @@ def predict(
     """
     from svseg.paths import resolve_dataset, results_root
     from svseg.training.device import resolve_device
+    from svseg.utils.fs import check_output_dir
 
     started = time.perf_counter()
     checkpoint_file_name(checkpoint)
     if batch_size is not None and batch_size < 1:
         raise SvsegError(f"--batch-size must be >= 1, got {batch_size}")
+    check_output_dir(output_dir, "output")  # writable before the model loads; clears a killed run's temporaries
     torch_device = resolve_device(device)  # an impossible device fails before any work
     dataset_dir = resolve_dataset(dataset).results_dir if dataset is not None and model_dir is None else None
     folder = select_model(results_root(), dataset_dir, model_dir, arch, checkpoint)
