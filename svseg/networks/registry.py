@@ -9,15 +9,18 @@ go through that one recipe, so they cannot drift apart:
 - `architecture_block(name, ...)` writes the same class path and kwargs as an nnU-Net plans
   "architecture" block, which nnU-Net's own `get_network_from_plans` turns into the same network.
 
-nnU-Net resolves `network_class_name` with `pydoc.locate`, so a plans file could import anything;
-`check_architecture_block` is the gate that only lets registered classes (and torch.nn classes for
-the `_kw_requires_import` entries) through. Registering a name twice is a bug and raises.
+nnU-Net resolves `network_class_name` and every `_kw_requires_import` value with `pydoc.locate`,
+which follows attribute chains (`torch.nn.functional.torch.os.system` is `os.system`), so a plans
+file could run anything. `check_architecture_block` is the gate: the block must match a registered
+entry field by field, every op name (`conv_op`, `norm_op`, `dropout_op`, `nonlin`, any `*_op`) must
+be one of the exact spellings in `TORCH_OPS`, and every kwarg must be plain JSON, all checked
+before anything is imported. svseg itself turns op names into classes by a dict lookup
+(`torch_op_class`), never by importing a string. Registering a name twice is a bug and raises.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import pydoc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +31,20 @@ from svseg.errors import SvsegError
 
 Recipe = Callable[..., dict[str, Any]]
 
-_IMPORTABLE_PREFIX = "torch.nn."
+# The exact op spellings nnU-Net 2.8.1's planners (`cls.__module__ + "." + cls.__name__`, and
+# "torch.nn.LeakyReLU" written literally) and svseg's recipes (nnunet_unet.py) write, per kwarg. Nothing
+# else may stand in an op kwarg; `dropout_op` is always None in what they write.
+TORCH_OPS: dict[str, dict[str, type[nn.Module]]] = {
+    "conv_op": {"torch.nn.modules.conv.Conv2d": nn.Conv2d, "torch.nn.modules.conv.Conv3d": nn.Conv3d},
+    "norm_op": {
+        "torch.nn.modules.instancenorm.InstanceNorm2d": nn.InstanceNorm2d,
+        "torch.nn.modules.instancenorm.InstanceNorm3d": nn.InstanceNorm3d,
+    },
+    "dropout_op": {},
+    "nonlin": {"torch.nn.LeakyReLU": nn.LeakyReLU},
+}
+MAX_KWARGS_DEPTH = 8
+"""Nesting levels allowed below arch_kwargs (L-SNet's ``lnet.kernel_sizes`` uses 3)."""
 
 
 @dataclass(frozen=True)
@@ -117,11 +133,11 @@ def _instantiate(
     num_classes: int,
     deep_supervision: bool,
 ) -> nn.Module:
-    """Build the network exactly as nnU-Net's `get_network_from_plans` does (imports, call, init hook)."""
+    """Build the network as nnU-Net's `get_network_from_plans` does (ops resolved, call, init hook)."""
     kwargs = dict(arch_kwargs)
     for key in requires_import:
         if kwargs.get(key) is not None:
-            kwargs[key] = pydoc.locate(kwargs[key])
+            kwargs[key] = torch_op_class(key, kwargs[key])
     network = network_class(
         input_channels=input_channels, num_classes=num_classes, deep_supervision=deep_supervision, **kwargs
     )
@@ -177,31 +193,104 @@ def registered_class_paths() -> set[str]:
     return {entry.class_path for entry in _REGISTRY.values()}
 
 
-def check_architecture_block(block: Mapping[str, Any]) -> None:
-    """Refuse a plans architecture block that names anything but a registered architecture.
+def torch_op_class(key: str, name: Any, where: str = "plans") -> type[nn.Module]:
+    """The torch.nn class an op kwarg names, looked up in `TORCH_OPS` (never imported from the string)."""
+    allowed = TORCH_OPS.get(key, {})
+    if isinstance(name, str) and name in allowed:
+        return allowed[name]
+    raise SvsegError(
+        f"{where}.{key} = {short_repr(name)} is not an allowed torch.nn class (allowed: "
+        f"{', '.join(allowed) or 'None'}); refusing to import it"
+    )
 
-    Also refuses `_kw_requires_import` values outside torch.nn, because nnU-Net imports those
-    strings too. Raises SvsegError; returns None when the block is safe to hand to nnU-Net.
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """repr() of a value cut to `limit` characters: messages stay one short line whatever a file holds."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_op_key(key: str) -> bool:
+    return key in TORCH_OPS or key.endswith("_op")
+
+
+def check_plain_json(value: Any, where: str, depth: int = MAX_KWARGS_DEPTH) -> None:
+    """Refuse anything but None/bool/int/float/str and lists/dicts of them, nested at most `depth` deep.
+
+    Dict keys must be strings and never dunder names. Raises SvsegError naming `where` and the key.
     """
-    if not isinstance(block, Mapping):
-        raise SvsegError(f"plans architecture block must be a mapping, got {type(block).__name__}")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
+    if depth <= 0:
+        raise SvsegError(f"{where}: nested too deeply (plans hold plain data a few levels deep)")
+    if isinstance(value, (list, tuple)):  # tuples: in-memory plans before their JSON round trip
+        for index, item in enumerate(value):
+            check_plain_json(item, f"{where}[{index}]", depth - 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or key.startswith("__"):
+                raise SvsegError(f"{where}: key {short_repr(key)} is not allowed (plain names only, no dunder keys)")
+            check_plain_json(item, f"{where}.{key}", depth - 1)
+        return
+    raise SvsegError(f"{where}: {type(value).__name__} value {short_repr(value)} is not plain JSON")
+
+
+def _check_kwargs_tree(kwargs: Mapping[str, Any], where: str) -> None:
+    """Every op kwarg (at any depth) an allowed name or None; every `*_kwargs` flat plain values or None."""
+    for key, value in kwargs.items():
+        here = f"{where}.{key}"
+        if _is_op_key(key):
+            if value is not None:
+                torch_op_class(key, value, where)
+        elif key.endswith("_kwargs") and value is not None:
+            if not isinstance(value, dict):
+                raise SvsegError(f"{here} must be an object of plain values or null, got {short_repr(value)}")
+            for name, item in value.items():
+                nested = isinstance(item, (list, tuple)) and any(isinstance(v, (list, tuple, dict)) for v in item)
+                if isinstance(item, dict) or nested:
+                    raise SvsegError(f"{here}.{name}: only plain values are allowed in {key}, got {short_repr(item)}")
+        elif isinstance(value, dict):
+            _check_kwargs_tree(value, here)
+
+
+def check_architecture_block(block: Mapping[str, Any], where: str = "plans") -> None:
+    """Refuse a plans architecture block unless it is data a registered network accepts.
+
+    Checked field by field before anything is imported: `network_class_name` exactly one registered
+    class path; `_kw_requires_import` exactly that entry's list; every op name an exact `TORCH_OPS`
+    spelling; `arch_kwargs` plain JSON (`check_plain_json`), `*_kwargs` flat. `where` prefixes
+    every message (the plans file and configuration). Raises SvsegError; returns None when safe.
+    """
+    if not isinstance(block, dict):
+        raise SvsegError(f"{where}: architecture must be an object, got {type(block).__name__}")
+    extra = sorted(set(block) - {"network_class_name", "arch_kwargs", "_kw_requires_import"}, key=str)
+    if extra:
+        raise SvsegError(f"{where}: unexpected architecture key(s) {short_repr(extra)}")
     class_path = block.get("network_class_name")
-    registered = registered_class_paths()
-    if class_path not in registered:
+    entries = [e for e in _REGISTRY.values() if isinstance(class_path, str) and e.class_path == class_path]
+    if not entries:
         raise SvsegError(
-            f"plans name network class {class_path} which is not a registered svseg architecture; "
-            f"registered: {', '.join(sorted(registered))}"
+            f"{where}: network_class_name {short_repr(class_path)} is not a registered svseg architecture; "
+            f"registered: {', '.join(sorted(registered_class_paths()))}"
         )
-    arch_kwargs = block.get("arch_kwargs", {})
-    if not isinstance(arch_kwargs, Mapping):
-        raise SvsegError(f"plans arch_kwargs of {class_path} must be a mapping, got {type(arch_kwargs).__name__}")
-    for key in block.get("_kw_requires_import", ()):
-        value = arch_kwargs.get(key)
-        if value is not None and not (isinstance(value, str) and value.startswith(_IMPORTABLE_PREFIX)):
-            raise SvsegError(
-                f"plans arch_kwargs[{key!r}] of {class_path} = {value!r} is not a torch.nn class path; "
-                "refusing to import it"
-            )
+    expected = list(entries[0].requires_import)
+    requires_import = block.get("_kw_requires_import")
+    if not isinstance(requires_import, (list, tuple)) or list(requires_import) != expected:
+        raise SvsegError(
+            f"{where}: _kw_requires_import {short_repr(requires_import)} of {class_path} must be "
+            f"exactly {expected}; refusing to import it"
+        )
+    arch_kwargs = block.get("arch_kwargs")
+    if not isinstance(arch_kwargs, dict):
+        raise SvsegError(f"{where}: arch_kwargs of {class_path} must be an object, got {type(arch_kwargs).__name__}")
+    check_plain_json(arch_kwargs, f"{where}.arch_kwargs")
+    _check_kwargs_tree(arch_kwargs, f"{where}.arch_kwargs")
+    for key in expected:
+        if key not in arch_kwargs:
+            raise SvsegError(f"{where}.arch_kwargs: {key} missing (nnU-Net resolves it; null means none)")
+        if arch_kwargs[key] is not None:
+            torch_op_class(key, arch_kwargs[key], f"{where}.arch_kwargs")
 
 
 def network_supports_deep_supervision(name_or_class_path: str) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pydoc
 import re
 
 import pytest
@@ -22,7 +24,7 @@ from svseg.networks import (
     registered_class_paths,
 )
 from svseg.networks import registry as registry_module
-from svseg.networks.registry import register_network, to_plain_json
+from svseg.networks.registry import TORCH_OPS, register_network, to_plain_json
 
 SVANET_PATH = "svseg.networks.svanet.SvANet"
 UNET_PATH = "dynamic_network_architectures.architectures.unet.PlainConvUNet"
@@ -148,24 +150,125 @@ def test_registered_class_paths() -> None:
     }
 
 
+PROBE = "torch.nn.functional.torch.os.system"  # pydoc.locate follows it to os.system
+
+
+def _unet_block(patch: tuple[int, ...] = (256, 256)) -> dict:
+    return architecture_block("unet", patch, (1.0,) * len(patch), 1, 2)
+
+
 def test_check_architecture_block_refuses_unregistered_classes() -> None:
-    block = architecture_block("unet", (256, 256), (1.0, 1.0), 1, 2)
-    for bad in ("os.system", "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet", None):
-        with pytest.raises(
-            SvsegError, match=re.escape(f"plans name network class {bad} which is not a registered svseg")
-        ):
-            check_architecture_block({**block, "network_class_name": bad})
-    with pytest.raises(SvsegError, match=r"registered: .*SvANet"):
-        check_architecture_block({**block, "network_class_name": "x.Y"})
+    block = _unet_block()
+    for bad in ("os.system", "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet", None,
+                "torch.nn.Module.__subclasses__", "svseg.networks.svanet.SvANet.__init__", 42):
+        with pytest.raises(SvsegError, match=re.escape(f"network_class_name {bad!r} is not a registered svseg")):
+            check_architecture_block({**block, "network_class_name": bad}, "f.json: configurations['2d']")
+    with pytest.raises(SvsegError, match=r"^f\.json: .*registered: .*SvANet"):
+        check_architecture_block({**block, "network_class_name": "x.Y"}, "f.json")
 
 
-def test_check_architecture_block_refuses_imports_outside_torch_nn() -> None:
-    block = architecture_block("unet", (256, 256), (1.0, 1.0), 1, 2)
-    block["arch_kwargs"]["nonlin"] = "subprocess.Popen"
-    with pytest.raises(SvsegError, match=r"not a torch\.nn class path"):
+@pytest.mark.parametrize("key", ["conv_op", "norm_op", "dropout_op", "nonlin"])
+@pytest.mark.parametrize("value", [
+    PROBE, "torch.nn.modules.conv.torch.os.system", "torch.nn.init.os.system", "builtins.exec", "os.system",
+    "subprocess.call", "__import__", "torch.nn.Module.__subclasses__", "torch.nn.Conv2d", "torch.nn.ReLU", 42,
+    ["torch.nn.LeakyReLU"], {"a": 1},
+])
+def test_op_names_outside_the_allow_list_are_refused(key: str, value: object) -> None:
+    """Only the planner's exact spellings pass; even a real torch.nn class under another spelling does not."""
+    block = _unet_block()
+    block["arch_kwargs"][key] = value
+    with pytest.raises(SvsegError, match=rf"^f\.json\.arch_kwargs\.{key} = .* is not an allowed torch\.nn class"):
+        check_architecture_block(block, "f.json")
+
+
+def test_requires_import_must_be_exactly_the_registered_list() -> None:
+    for bad in (["conv_op", "norm_op", "dropout_op", "nonlin", "n_stages"], ["conv_op"], [], "conv_op",
+                ["nonlin", "conv_op", "norm_op", "dropout_op"], None):
+        block = _unet_block()
+        block["_kw_requires_import"] = bad
+        with pytest.raises(SvsegError, match=r"_kw_requires_import .* must be exactly \['conv_op'"):
+            check_architecture_block(block)
+    svanet = architecture_block("svanet_tiny", (64, 64), (1.0, 1.0), 1, 2)
+    svanet["_kw_requires_import"] = ["assemformer"]
+    svanet["arch_kwargs"]["assemformer"] = "os.system"
+    with pytest.raises(SvsegError, match=r"must be exactly \[\]"):
+        check_architecture_block(svanet)
+    block = _unet_block()
+    del block["arch_kwargs"]["dropout_op"]
+    with pytest.raises(SvsegError, match="dropout_op missing"):
         check_architecture_block(block)
-    with pytest.raises(SvsegError, match="must be a mapping"):
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"nonlin_kwargs": {"a": {"b": PROBE}}}, r"arch_kwargs\.nonlin_kwargs\.a: only plain values"),
+    ({"norm_op_kwargs": {"eps": [[1e-5]]}}, r"arch_kwargs\.norm_op_kwargs\.eps: only plain values"),
+    ({"nonlin_kwargs": "inplace"}, r"arch_kwargs\.nonlin_kwargs must be an object"),
+    ({"__class__": "x"}, r"arch_kwargs: key '__class__' is not allowed"),
+    ({"nonlin_kwargs": {"__globals__": 1}}, r"arch_kwargs\.nonlin_kwargs: key '__globals__' is not allowed"),
+    ({"features_per_stage": print}, r"arch_kwargs\.features_per_stage: builtin_function_or_method value"),
+    ({"features_per_stage": {1, 2}}, r"arch_kwargs\.features_per_stage: set value"),
+    ({"conv_bias": b"os.system"}, r"arch_kwargs\.conv_bias: bytes value"),
+    ({"kernel_sizes": [[[[[[[[[3]]]]]]]]]}, r"arch_kwargs\.kernel_sizes.*: nested too deeply"),
+    ({"pool_op": "torch.nn.modules.pooling.MaxPool2d"}, r"arch_kwargs\.pool_op = .* not an allowed torch\.nn class"),
+    ({"extra": {"deeper": {"nonlin": PROBE}}}, r"arch_kwargs\.extra\.deeper\.nonlin = "),
+])
+def test_kwargs_must_be_plain_data(kwargs: dict, message: str) -> None:
+    block = _unet_block()
+    block["arch_kwargs"].update(kwargs)
+    with pytest.raises(SvsegError, match=message):
+        check_architecture_block(block)
+
+
+def test_block_shape_is_checked() -> None:
+    with pytest.raises(SvsegError, match="architecture must be an object"):
         check_architecture_block(["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(SvsegError, match="unexpected architecture key"):
+        check_architecture_block({**_unet_block(), "extra": "os.system"})
+    with pytest.raises(SvsegError, match=r"arch_kwargs of .* must be an object"):
+        check_architecture_block({**_unet_block(), "arch_kwargs": None})
+
+
+def test_lsnet_backbone_ops_are_checked_at_any_depth(tmp_path) -> None:
+    """L-SNet's plans nest the L-Net U-Net kwargs under ``lnet``; its ops pass the same allow-list."""
+    from svseg.networks.lsnet.lnet import LNet
+
+    block = architecture_block("lsnet_tiny", (64, 64), (1.0, 1.0), 1, 2)
+    marker = tmp_path / "MARKER"
+    block["arch_kwargs"]["lnet"].update(nonlin=PROBE, nonlin_kwargs={"command": f"touch {marker}"})
+    with pytest.raises(SvsegError, match=r"arch_kwargs\.lnet\.nonlin = .* not an allowed torch\.nn class"):
+        check_architecture_block(block)
+    with pytest.raises(SvsegError, match=r"L-Net backbone\.nonlin = .* not an allowed"):
+        LNet(1, 1, block["arch_kwargs"]["lnet"], box_scale=8.0)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", list_networks())
+def test_every_registered_block_passes_unchanged(name: str) -> None:
+    patches = [(64, 64), (96, 128)] + ([(16, 64, 64)] if name == "unet" else [])
+    for patch in patches:
+        block = architecture_block(name, patch, (1.0,) * len(patch), 1, 2)
+        before = copy.deepcopy(block)
+        check_architecture_block(block)
+        assert block == before
+
+
+def test_op_table_matches_what_nnunet_would_import() -> None:
+    """Independent reference: pydoc.locate (nnU-Net's resolver) gives the class the table holds for each name."""
+    for names in TORCH_OPS.values():
+        for name, cls in names.items():
+            assert pydoc.locate(name) is cls
+    for cls in (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.InstanceNorm2d, torch.nn.InstanceNorm3d):
+        key = "conv_op" if "Conv" in cls.__name__ else "norm_op"
+        assert f"{cls.__module__}.{cls.__name__}" in TORCH_OPS[key]  # how nnU-Net's planner spells them
+
+
+def test_building_a_network_imports_no_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: str, *args, **kwargs):
+        raise AssertionError(f"pydoc.locate({path!r}) called")
+
+    monkeypatch.setattr(pydoc, "locate", refuse)
+    network = create_network("unet", 1, 2, patch_size=(64, 64))
+    assert isinstance(network.encoder.stages[0][0].convs[0].conv, torch.nn.Conv2d)
 
 
 def test_deep_supervision_support() -> None:

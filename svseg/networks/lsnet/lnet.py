@@ -18,7 +18,6 @@ keep their own heatmap peak.
 from __future__ import annotations
 
 import math
-import pydoc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from torch import nn
 
 from svseg.errors import SvsegError
 from svseg.networks.nnunet_unet import REQUIRES_IMPORT, unet
+from svseg.networks.registry import torch_op_class
 
 KEYPOINT_PRIOR = 0.01
 BOX_KERNEL = 13
@@ -47,15 +47,11 @@ def lnet_backbone_kwargs(patch_size: Sequence[int], spacing: Sequence[float], wi
 
 
 def _resolve_ops(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn the torch.nn class paths of a plans block into classes (only torch.nn is ever imported)."""
+    """Turn the op names of a plans block into torch.nn classes by the registry's table (nothing is imported)."""
     resolved = dict(kwargs)
     for key in REQUIRES_IMPORT:
-        value = resolved.get(key)
-        if value is None:
-            continue
-        if not (isinstance(value, str) and value.startswith("torch.nn.")):
-            raise SvsegError(f"L-Net backbone {key}={value!r} is not a torch.nn class path; refusing to import it")
-        resolved[key] = pydoc.locate(value)
+        if resolved.get(key) is not None:
+            resolved[key] = torch_op_class(key, resolved[key], "L-Net backbone")
     return resolved
 
 
