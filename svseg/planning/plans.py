@@ -39,6 +39,7 @@ from typing import Any
 
 from svseg.errors import SvsegError
 from svseg.planning.amplification import MODES as _AMPLIFICATION_MODES
+from svseg.planning.plans_safety import check_plans_are_data
 
 FORMAT_VERSION = 1
 PLANS_NAME = "svsegPlans"
@@ -213,8 +214,9 @@ def _validated_recipe(recipe: Recipe, where: str) -> Recipe:
     return recipe
 
 
-def parse_plans(raw: dict[str, Any], path: Path) -> SvsegPlans:
-    """Validate the svseg section of an already-loaded plans dict."""
+def parse_plans(raw: Any, path: Path) -> SvsegPlans:
+    """Validate an already-loaded plans dict: plain data only (plans_safety), then its svseg section."""
+    check_plans_are_data(raw, path)
     section = raw.get("svseg")
     if not isinstance(section, dict):
         raise SvsegError(f"{path}: not an svseg plans file (no 'svseg' section); run svseg plan-and-preprocess")
@@ -253,8 +255,8 @@ def load_plans(path: Path | str) -> SvsegPlans:
         raise SvsegError(f"{path}: plans file not found; run svseg plan-and-preprocess first")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SvsegError(f"{path}: plans file is not valid JSON ({exc})") from None
+    except (OSError, json.JSONDecodeError, RecursionError) as exc:
+        raise SvsegError(f"{path}: plans file is not valid JSON ({str(exc)[:160]})") from None
     return parse_plans(raw, path)
 
 

@@ -1,9 +1,10 @@
 """Build the network a plans configuration names, refusing anything not in svseg's registry.
 
 nnU-Net's ``get_network_from_plans`` imports whatever dotted path a plans file contains, so a
-plans file could run arbitrary code. svseg checks the architecture block against the registry
-first (:func:`svseg.networks.check_architecture_block`) and only then lets nnU-Net build it, so
-the trainer and the predictor build exactly what nnU-Net's own tools would.
+plans file could run arbitrary code. svseg checks the whole plans dict
+(:func:`svseg.planning.plans_safety.check_plans_are_data`) and the architecture block against the
+registry (:func:`svseg.networks.check_architecture_block`) first, and only then lets nnU-Net build
+it, so the trainer and the predictor build exactly what nnU-Net's own tools would.
 
 :class:`RegistryNetworkHooks` carries the two trainer hooks that concern the network: how it is
 built (also what nnU-Net's predictor calls on the trainer class) and how deep supervision is
@@ -13,6 +14,7 @@ auxiliary outputs (docs/design/nnunet-integration.md, 'Deep supervision').
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -31,17 +33,27 @@ def build_network_from_architecture(
     num_input_channels: int,
     num_output_channels: int,
     deep_supervision: bool,
+    where: str = "plans",
 ) -> nn.Module:
-    """The network of one resolved ``architecture`` block, built by nnU-Net after the registry check."""
+    """The network of one resolved ``architecture`` block, built by nnU-Net after the registry check.
+
+    The op names (already allow-listed by the check) are turned into torch.nn classes by the
+    registry's table, so nnU-Net gets classes and imports none of the block's strings.
+    """
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
     from svseg.networks import check_architecture_block
+    from svseg.networks.registry import torch_op_class
 
-    check_architecture_block(block)
+    check_architecture_block(block, where)
+    kwargs = dict(block["arch_kwargs"])
+    for key in block["_kw_requires_import"]:
+        if kwargs[key] is not None:
+            kwargs[key] = torch_op_class(key, kwargs[key], where)
     return get_network_from_plans(
         block["network_class_name"],
-        block["arch_kwargs"],
-        block["_kw_requires_import"],
+        kwargs,
+        [],
         num_input_channels,
         num_output_channels,
         allow_init=True,
@@ -55,17 +67,26 @@ def build_network_from_plans(
     num_input_channels: int,
     num_output_channels: int,
     deep_supervision: bool,
+    source: Path | str | None = None,
 ) -> nn.Module:
-    """The configuration's network, built by nnU-Net after svseg's registry check."""
+    """The configuration's network, built by nnU-Net after the plans-are-data and registry checks.
+
+    `source` names the plans file in error messages (default: the plans' name).
+    """
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
+    from svseg.planning.plans_safety import check_plans_are_data
+
+    where = str(source or f"plans {plans.get('plans_name') if isinstance(plans, dict) else None!r}")
+    check_plans_are_data(plans, where)
     try:
         configuration_manager = PlansManager(plans).get_configuration(configuration)
     except (KeyError, RuntimeError, ValueError) as exc:
         name = plans.get("plans_name")
         raise SvsegError(f"plans {name!r}: configuration {configuration!r} unusable ({exc})") from None
     return build_network_from_architecture(
-        configuration_manager.configuration["architecture"], num_input_channels, num_output_channels, deep_supervision
+        configuration_manager.configuration["architecture"], num_input_channels, num_output_channels, deep_supervision,
+        f"{where}: configurations[{configuration!r}].architecture",
     )
 
 
