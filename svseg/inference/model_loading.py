@@ -238,10 +238,12 @@ def load_model(model_dir: Path, folds: list[str] | None, checkpoint: str = "fina
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
+    from svseg.planning.plans_safety import check_plans_are_data
     from svseg.training.network_from_plans import build_network_from_plans
 
     model_dir = Path(model_dir)
     plans, dataset_json = _read_json(model_dir / "plans.json"), _read_json(model_dir / "dataset.json")
+    check_plans_are_data(plans, model_dir / "plans.json")  # every plans file, svseg's or nnU-Net's: data only
     if "svseg" in plans:  # validate svseg's section when present; plain nnU-Net models have none
         from svseg.planning.plans import parse_plans
 
@@ -279,9 +281,13 @@ def model_reader_class(model_dir: Path) -> type:
     """nnU-Net's reader class for the model's dataset (from plans.json; no weights loaded)."""
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
+    from svseg.planning.plans_safety import check_plans_are_data
+
     plans_file = Path(model_dir) / "plans.json"
+    plans = _read_json(plans_file)
+    check_plans_are_data(plans, plans_file)  # nnU-Net finds the reader by name, importing modules to look
     try:
-        return PlansManager(_read_json(plans_file)).image_reader_writer_class
+        return PlansManager(plans).image_reader_writer_class
     except (KeyError, RuntimeError) as exc:
         raise SvsegError(f"{plans_file}: no usable image_reader_writer ({_first_line(exc)})") from None
 

@@ -127,8 +127,12 @@ def _recorded_plans(fold_dir: Path, fallback: SvsegPlans) -> tuple[SvsegPlans, d
     path = fold_dir / RUN_RECORD
     if not path.is_file():
         return fallback, {}
-    record = json.loads(path.read_text(encoding="utf-8"))
-    return parse_plans(record["plans"], path), record
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise SvsegError(f"{path}: not valid JSON ({str(exc)[:160]}); --overwrite trains the fold again") from None
+    plans = record.get("plans") if isinstance(record, dict) else None
+    return parse_plans(plans, path), record  # parse_plans refuses plans that are not plain data first
 
 
 def _read_dataset_json(preprocessed_dir: Path) -> dict[str, Any]:
