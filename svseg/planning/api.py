@@ -43,7 +43,7 @@ from svseg.planning.plans import CONFIGURATION, PLANS_NAME, SvsegPlans, load_pla
 from svseg.planning.presets import DEFAULT_PRESET, load_preset
 from svseg.utils.fs import atomic_write_json, check_writable_dir, remove_stale_temporaries
 from svseg.utils.locks import run_lock
-from svseg.utils.progress import progress_enabled
+from svseg.utils.progress import progress_enabled, track
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +210,7 @@ def _fingerprint(ref: DatasetRef, chosen: Any, processes: int) -> dict[str, Any]
     except SvsegError:
         raise
     except Exception as exc:
-        log.info("fingerprinting %s failed (%s); reading each raw file to find the cause", ref.folder_name,
-                 type(exc).__name__)
+        log.debug("fingerprinting %s failed (%r); reading each raw file to find the cause", ref.folder_name, exc)
         problem = unreadable_raw_file(ref)
         if problem is None:
             raise  # every file reads: a bug, keep the traceback
@@ -231,7 +230,7 @@ def unreadable_raw_file(ref: DatasetRef) -> str | None:
     with _nnunet_stdout_to_log():
         reader = determine_reader_writer_from_dataset_json(description, None, verbose=False)
     cases = get_filenames_of_train_images_and_targets(str(ref.raw_dir), description)
-    for case_id in sorted(cases):
+    for case_id in track(sorted(cases), "looking for the unreadable file"):
         files = cases[case_id]
         reads = [(image, "image", lambda p: reader().read_images((p,))) for image in files["images"]]
         for path, what, read in [*reads, (files["label"], "label", lambda p: reader().read_seg(p))]:

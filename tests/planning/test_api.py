@@ -121,3 +121,82 @@ def test_masks_saved_as_0_255_are_named(png_dataset: Path) -> None:
     Image.fromarray(mask).save(png_dataset / "labelsTr" / "case3.png")
     _assert_user_error(_run("-d", "Png", "-np", "1", "--no-preprocess"),
                        "labelsTr/case3.png: unexpected label value(s) 255")
+
+
+# --- checked before fingerprinting: readable raw files, a writable folder, one run per dataset ---
+
+
+@pytest.mark.parametrize("problem", ["garbage", "empty"])
+def test_an_unreadable_raw_file_is_named_and_leaves_no_folder(png_dataset: Path, isolated_data_root: Path,
+                                                              problem: str) -> None:
+    broken = png_dataset / "imagesTr" / "case2_0000.png"
+    if problem == "garbage":  # opens, but no reader can decode it: found when nnU-Net's fingerprint fails
+        broken.write_bytes(b"\x89PNG\r\n\x1a\n then nothing a decoder can use")
+        fragments = (f"{broken}: image of case case2 cannot be read by nnU-Net's ",)
+    else:  # found by the cheap check of every file before planning
+        broken.write_bytes(b"")
+        fragments = (f"{broken}: file of case case2 is empty (0 bytes)",)
+    result = _run("-d", "Png", "--preset", "cpu_quick", "-np", "2", "--no-preprocess")
+    _assert_user_error(result, *fragments)
+    assert [line for line in result.output.splitlines() if line.startswith("svseg: error:")] == [
+        result.output.strip().splitlines()[-1]]
+    assert not (isolated_data_root / "preprocessed").exists()  # no empty preprocessed folder left behind
+
+
+def test_an_unwritable_preprocessed_folder_fails_before_fingerprinting(
+        png_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("fingerprinting started before the output folder was checked")
+
+    monkeypatch.setattr(DatasetFingerprintExtractor, "run", must_not_run)
+    blocker = tmp_path / "preprocessed.txt"
+    blocker.write_text("a file")
+    monkeypatch.setenv("nnUNet_preprocessed", str(blocker / "pre"))
+    folder = blocker / "pre" / "Dataset001_Png"
+    _assert_user_error(_run("-d", "Png"), f"{folder}: cannot create the preprocessed dataset folder: {blocker} is a "
+                                          "file, not a folder")
+    assert blocker.read_text() == "a file"
+
+
+_HOLDER = (
+    "import sys, time\n"
+    "from svseg.utils.locks import run_lock\n"
+    "with run_lock(sys.argv[1], 'svseg plan-and-preprocess -d Dataset001_Png'):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(60)\n"
+)
+
+
+def test_a_second_run_of_one_dataset_is_refused(png_dataset: Path, isolated_data_root: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    folder = isolated_data_root / "preprocessed" / "Dataset001_Png"
+    lock = folder / ".plan-and-preprocess.lock"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(lock)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        result = _run("-d", "Png", "-np", "1")
+        _assert_user_error(result, f"{lock}: svseg plan-and-preprocess -d Dataset001_Png is already running "
+                                   f"(pid {holder.pid} on ")
+        assert len(result.output.strip().splitlines()) == 1
+        assert [p.name for p in folder.iterdir()] == [".plan-and-preprocess.lock"]  # the refused run wrote nothing
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+
+
+def test_temporaries_of_a_killed_run_are_removed_by_the_next(png_dataset: Path, isolated_data_root: Path) -> None:
+    folder = isolated_data_root / "preprocessed" / "Dataset001_Png"
+    leftovers = [folder / ".svsegPlans.json.ab12cd34.tmp.json", folder / ".dataset_fingerprint.json.x_9y8z7w.tmp.json"]
+    folder.mkdir(parents=True)
+    for path in leftovers:
+        path.write_bytes(b"{")  # what kill -9 while writing the plans or the fingerprint leaves
+    result = _run("-d", "Png", "--preset", "cpu_quick", "-np", "1", "--no-preprocess")
+    assert result.exit_code == 0, result.output
+    assert not any(path.exists() for path in leftovers)
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # nor the lock, released
