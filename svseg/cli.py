@@ -167,7 +167,7 @@ def predict_cmd(
     dataset: str | None = typer.Option(None, "-d", "--dataset", help="Dataset name, id or folder name."),
     model: Path | None = typer.Option(None, "-m", "--model", help="Trained model folder (instead of -d)."),
     folds: list[str] | None = typer.Option(None, "-f", "--folds", help="Folds to ensemble: 0 1 2 | all."),
-    arch: str | None = typer.Option(None, "--arch", help="Network trained with --arch (configuration 2d_ARCH)."),
+    arch: str | None = typer.Option(None, "--arch", help="Pick the model `svseg train --arch NAME` trained."),
     device: str = typer.Option("auto", "--device", help="auto | cuda | cpu | mps."),
     tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Mirroring TTA (default: on GPU, off on CPU)."),
     save_probabilities: bool = typer.Option(False, "--save-probabilities", help="Also write NAME.npz."),
@@ -194,7 +194,7 @@ def predict_cmd(
 def train_cmd(
     dataset: str = typer.Option(..., "-d", "--dataset", help="Dataset name, id or folder name."),
     fold: str = typer.Option(..., "-f", "--fold", help="Fold 0-4 of the 5-fold split, or 'all'."),
-    arch: str | None = typer.Option(None, "--arch", help="Train another registered network (configuration 2d_ARCH)."),
+    arch: str | None = typer.Option(None, "--arch", help="Registered network to train (default: the plan's)."),
     preset: str | None = typer.Option(None, "--preset", help="Use this preset's recipe instead of the plan's."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the recipe's epochs."),
     iters_per_epoch: int | None = typer.Option(None, "--iters-per-epoch", help="Override iterations per epoch."),

@@ -3,11 +3,12 @@
 A comparison is only fair when everything but the network is held fixed, so every
 architecture here is trained on the same plans, preprocessed data, fold and recipe (through
 the training API's ``arch`` option, which adds a ``2d_<arch>`` configuration inheriting the
-plan's), predicts the same held-out cases (the dataset's test split, else the fold's validation
-cases; :mod:`svseg.comparison.cases`) with the same settings (no TTA, the final checkpoint) and
-is scored by the same stratified evaluation. Cost is reported next to quality: parameters and
-multiply-accumulates of the trained network at the plan's patch size, training wall time and
-inference throughput.
+plan's, or uses the plan's own for its own network), finds each model again by that name as
+``svseg predict --arch`` does, predicts the same held-out cases (the dataset's test split, else
+the fold's validation cases; :mod:`svseg.comparison.cases`) with the same settings (no TTA, the
+final checkpoint) and is scored by the same stratified evaluation. Cost is reported next to
+quality: parameters and multiply-accumulates of the trained network at the plan's patch size,
+training wall time and inference throughput.
 
 Training an architecture whose fold is already trained is refused unless ``overwrite`` (the
 training API's finished-fold rule), so a long run is never silently replaced.
@@ -145,8 +146,11 @@ def _score(ref: DatasetRef, staged: StagedCases, fold: int | str, arch: str, tra
     from svseg.inference.api import predict
 
     predictions = out_dir / "predictions" / arch
-    predicted = predict(staged.images_dir, predictions, model_dir=trained.model_dir, folds=[str(fold)],
+    # found by name, as `svseg predict -d DATASET --arch ARCH` finds it: the same name reaches the same model
+    predicted = predict(staged.images_dir, predictions, dataset=ref.folder_name, arch=arch, folds=[str(fold)],
                         device=device, tta=False, overwrite=True)
+    if predicted.model_dir is None or predicted.model_dir.resolve() != trained.model_dir.resolve():
+        raise RuntimeError(f"--arch {arch} trained {trained.model_dir} but predicts with {predicted.model_dir}")
     evaluation = evaluate_folders(predictions, staged.labels_dir, out_dir / "evaluation" / arch,
                                   labels=dataset_labels(ref.folder_name),
                                   thresholds=(strata["ultra_small"], strata["small"]))

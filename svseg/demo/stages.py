@@ -108,10 +108,16 @@ def train_demo(dataset: DatasetRef, budget: TrainingBudget, device: str) -> Any:
 
 
 def predict_demo(dataset: DatasetRef, images_dir: Path, output_dir: Path, device: str) -> Any:
-    """Predict the staged test images with fold 0's final checkpoint, without TTA."""
-    from svseg.inference.api import predict
+    """Predict the staged test images with fold 0's final checkpoint, without TTA.
 
-    return predict(images_dir, output_dir, dataset=dataset.folder_name, folds=[str(FOLD)], device=device,
+    The model is named by the plan's network, the one :func:`train_demo` trained: other models of
+    the dataset (``svseg compare`` on it) must not make the choice ambiguous.
+    """
+    from svseg.inference.api import predict
+    from svseg.planning.plans import load_plans, plans_path
+
+    arch = load_plans(plans_path(dataset.preprocessed_dir)).network.name
+    return predict(images_dir, output_dir, dataset=dataset.folder_name, folds=[str(FOLD)], arch=arch, device=device,
                    tta=False, overwrite=True)
 
 

@@ -96,7 +96,8 @@ def predict(
 
     `inputs` is a folder or a list of files / DICOM series folders with any names; a folder named
     the nnU-Net way (``CASE_0000.nii.gz`` ...) is read as nnU-Net's cases (docs/prediction.md). The model is
-    `model_dir`, or the trained model of `dataset` (``--arch`` picks ``2d_<arch>``), or the only
+    `model_dir`, or the trained model of `dataset` (``arch`` picks the one ``svseg train --arch`` of that
+    name trained, :func:`~svseg.inference.model_loading.select_model`), or the only
     trained model under the results root. `folds` (default: every fold with the checkpoint) are
     ensembled by averaging their logits. `tta` None means on for GPU/MPS, off for CPU.
     Existing masks are skipped unless `overwrite`. Raises SvsegError for any bad input.

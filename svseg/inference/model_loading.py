@@ -6,20 +6,27 @@ nnU-Net's ``initialize_from_trained_model_folder`` finds the trainer class by na
 every trainer module it ships (and breaks in some torch/torchvision installs), and loads the
 checkpoints with ``weights_only=False``. svseg instead rebuilds the network from the plans after
 the registry check (:func:`svseg.training.network_from_plans.build_network_from_plans`) and loads
-the weights with ``weights_only=True``.
+the weights through :func:`svseg.training.checkpoints.read_checkpoint` (``weights_only=True``,
+a file that needs a full unpickle refused), the reader training's ``--continue`` uses too.
+
+Which model ``--arch NAME`` means is defined once, by :func:`model_arch`: the registered network
+the folder's plans say it holds. ``svseg train --arch NAME`` writes exactly that name there (the
+plan's own network trains in the base configuration, any other in ``<base>_NAME``), so train,
+predict and compare reach the same folder by the same name.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import pickle
+import numbers
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from svseg.errors import SvsegError
+from svseg.planning.plans import CONFIGURATION
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +44,17 @@ class ModelFolder:
     trainer: str
     plans: str
     configuration: str
+    arch: str | None = None
 
     @property
     def label(self) -> str:
         """``DatasetNNN_NAME/Trainer__plans__configuration``, for listings."""
         return f"{self.path.parent.name}/{self.path.name}"
+
+    @property
+    def choice(self) -> str:
+        """How a user picks this model: ``--arch NAME (folder)``, or ``-m PATH`` when it has no arch name."""
+        return f"--arch {self.arch} ({self.label})" if self.arch else f"-m {self.path} (no registered network)"
 
 
 @dataclass
@@ -85,7 +98,8 @@ def find_trained_models(root: Path, checkpoint: str = "final") -> list[ModelFold
         for model_dir in sorted(p for p in dataset_dir.iterdir() if p.is_dir()):
             parsed = _parse_model_dir(model_dir)
             if parsed and (model_dir / "plans.json").is_file() and available_folds(model_dir, name):
-                found.append(parsed)
+                found.append(ModelFolder(parsed.path, parsed.trainer, parsed.plans, parsed.configuration,
+                                         model_arch(model_dir)))
     return found
 
 
@@ -96,56 +110,104 @@ def _parse_model_dir(path: Path) -> ModelFolder | None:
     return ModelFolder(path, match["trainer"], match["plans"], match["configuration"])
 
 
+def model_arch(model_dir: Path) -> str | None:
+    """The registered network `model_dir` holds (the ``--arch`` name that reaches it), or None.
+
+    svseg's section of the folder's plans names the network of the configuration it trains (the
+    plan's own network in the base configuration, ``NAME`` in ``<base>_NAME``); failing that, a
+    configuration ``<base>_NAME`` inheriting from ``<base>`` names ``NAME`` when it is registered.
+    A plain nnU-Net model folder has no arch name: its planner picks its own topology (a 3D or
+    residual-encoder U-Net as often as svseg's ``unet``), and ``svseg train --arch unet`` trains
+    its own folder, so calling it ``unet`` would let one name reach two models. It is chosen with
+    ``-m`` (or is used when it is the only model).
+    """
+    folder = _parse_model_dir(Path(model_dir))
+    try:
+        plans = json.loads((Path(model_dir) / "plans.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if folder is None or not isinstance(plans, dict):
+        return None
+    section = plans.get("svseg") if isinstance(plans.get("svseg"), dict) else {}
+    network = section.get("network") if isinstance(section.get("network"), dict) else {}
+    if section.get("configuration", CONFIGURATION) == folder.configuration and isinstance(network.get("name"), str):
+        return network["name"]
+    configuration = (plans.get("configurations") or {}).get(folder.configuration)
+    base = configuration.get("inherits_from") if isinstance(configuration, dict) else None
+    if isinstance(base, str) and folder.configuration.startswith(f"{base}_"):
+        from svseg.networks import is_network
+
+        name = folder.configuration.removeprefix(f"{base}_")
+        return name if is_network(name) else None
+    return None
+
+
 def available_folds(model_dir: Path, checkpoint_name: str) -> list[str]:
-    """Folds of `model_dir` that hold `checkpoint_name`, numeric folds first, then ``all``."""
+    """Folds of `model_dir` that hold `checkpoint_name`, numeric folds first, then ``all``.
+
+    Anything by that name counts (a folder or an empty file too), so that reading it names the
+    broken file instead of reporting the fold as untrained.
+    """
     folds = []
     for child in model_dir.iterdir() if model_dir.is_dir() else []:
         match = _FOLD_RE.match(child.name)
-        if match and (child / checkpoint_name).is_file():
+        if match and (child / checkpoint_name).exists():
             folds.append(match.group(1))
     return sorted(folds, key=lambda f: (f == "all", int(f) if f.isdigit() else 0))
 
 
 def select_model(results_root: Path, dataset_dir: Path | None, model_dir: Path | None, arch: str | None,
                  checkpoint: str) -> Path:
-    """The model folder to predict with.
+    """The model folder to predict with, the one svseg's every ``--arch NAME`` lookup goes through.
 
     `model_dir` may be a model folder itself or a dataset's results folder. Without either, the
-    results root must hold exactly one trained model. ``arch`` picks configuration
-    ``2d_<arch>``; without it, configuration ``2d`` (the plan's default network) is preferred
-    when a dataset has several. Every ambiguity is a user error that lists the candidates.
+    results root is searched. ``arch`` picks the model holding that registered network
+    (:func:`model_arch`); without it, exactly one trained model must be there. Every ambiguity is
+    a user error listing the candidates as ``--arch NAME (folder)``.
     """
     if model_dir is not None:
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise SvsegError(f"{model_dir}: model folder not found")
         if (model_dir / "plans.json").is_file():
+            _check_folder_arch(model_dir, arch)
             return model_dir
-        candidates = find_trained_models(model_dir, checkpoint)
-        where = str(model_dir)
+        candidates, where = find_trained_models(model_dir, checkpoint), str(model_dir)
     elif dataset_dir is not None:
-        candidates = find_trained_models(dataset_dir, checkpoint)
-        where = dataset_dir.name
+        candidates, where = find_trained_models(dataset_dir, checkpoint), dataset_dir.name
     else:
-        candidates = find_trained_models(results_root, checkpoint)
-        where = str(results_root)
+        candidates, where = find_trained_models(results_root, checkpoint), str(results_root)
     if arch is not None:
-        candidates = [c for c in candidates if c.configuration == f"2d_{arch}"]
+        matching = [c for c in candidates if c.arch == arch]
+        if not matching:
+            _check_registered(arch)
+        candidates = matching
     if not candidates:
-        everything = find_trained_models(results_root, checkpoint)
-        listing = "; ".join(m.label for m in everything) or "none"
+        listing = "; ".join(m.choice for m in find_trained_models(results_root, checkpoint)) or "none"
         wanted = f" for --arch {arch}" if arch else ""
         raise SvsegError(f"no trained model{wanted} in {where} (with checkpoint_{checkpoint}.pth); "
                          f"trained models: {listing}")
-    if len(candidates) > 1 and arch is None and (model_dir is not None or dataset_dir is not None):
-        default = [c for c in candidates if c.configuration == "2d"]
-        if len(default) == 1:
-            log.info("using the plan's default network (%s); pick another with --arch", default[0].label)
-            return default[0].path
     if len(candidates) > 1:
-        listing = "; ".join(m.label for m in candidates)
-        raise SvsegError(f"several trained models in {where}: {listing}; choose one with -d, --arch or -m")
+        listing = "; ".join(m.choice for m in candidates)
+        hint = "--arch" if arch is None and len({c.arch for c in candidates}) == len(candidates) else "-d or -m"
+        raise SvsegError(f"several trained models in {where}: {listing}; choose one with {hint}")
     return candidates[0].path
+
+
+def _check_registered(arch: str) -> None:
+    from svseg.networks import is_network, list_networks
+
+    if not is_network(arch):
+        raise SvsegError(f"unknown architecture {arch!r} (--arch); registered: {', '.join(list_networks())}")
+
+
+def _check_folder_arch(model_dir: Path, arch: str | None) -> None:
+    """``-m FOLDER --arch NAME`` must agree, or the name would mean a different model here."""
+    held = model_arch(model_dir)
+    if arch is not None and held != arch:
+        _check_registered(arch)
+        what = f"--arch {held}" if held else "no registered network (a plain nnU-Net model)"
+        raise SvsegError(f"{model_dir}: holds {what}, not --arch {arch}; drop --arch or choose another folder")
 
 
 def resolve_folds(model_dir: Path, folds: list[str] | None, checkpoint: str) -> list[str]:
@@ -178,59 +240,16 @@ def resolve_folds(model_dir: Path, folds: list[str] | None, checkpoint: str) -> 
     return chosen
 
 
-def load_checkpoint(path: Path, model_dir: Path) -> dict:
-    """Load an nnU-Net checkpoint dict, never executing code from a file outside `model_dir`.
+def load_checkpoint(path: Path) -> dict:
+    """A fold's checkpoint, through svseg's one checkpoint reader (weights-only; unsafe files refused)."""
+    from svseg.training.checkpoints import read_checkpoint
 
-    nnU-Net checkpoints hold numpy scalars in their training log, which ``weights_only=True``
-    refuses; numpy's scalar and numeric dtype reconstructors are allow-listed (they only rebuild
-    numbers). Any
-    other object makes the load fall back to ``weights_only=False``, and only after checking
-    that the file really lives inside the chosen model folder (no symlink escaping it), since
-    that load can run code stored in the file.
-    """
-    import numpy as np
-    import torch
-
-    numeric = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
-               "float32", "float64")
-    numpy_globals = [np.dtype, *(type(np.dtype(name)) for name in numeric)]
-    scalar = getattr(getattr(np, "_core", np.core).multiarray, "scalar", None)
-    if scalar is not None:
-        numpy_globals.append(scalar)
-    try:
-        with torch.serialization.safe_globals(numpy_globals):
-            return _checked_checkpoint(torch.load(path, map_location="cpu", weights_only=True), path)
-    except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc):
-            raise SvsegError(f"{path}: checkpoint cannot be read ({_first_line(exc)})") from None
-        reason = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line),
-                      "objects beyond tensors")
-    except SvsegError:
-        raise
-    except Exception as exc:  # a truncated or foreign file fails in many ways; all mean a bad checkpoint
-        raise SvsegError(f"{path}: checkpoint cannot be read ({_first_line(exc)})") from None
-    if model_dir.resolve() not in path.resolve().parents:
-        raise SvsegError(f"{path}: checkpoint lies outside the model folder {model_dir}; refusing to load it")
-    log.warning("%s: needs a full (trusted) unpickle (%s); loading it because it lies in the model folder",
-                path, reason[:160])
-    # Trusted fallback: weights_only=True refused the file, and it lives inside the model folder
-    # the user chose (checked above, symlinks resolved), so it is as trusted as the folder itself.
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise SvsegError(f"{path}: checkpoint cannot be read ({_first_line(exc)})") from None
-    return _checked_checkpoint(loaded, path)
+    return read_checkpoint(path)
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
-
-
-def _checked_checkpoint(checkpoint: Any, path: Path) -> dict:
-    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
-        raise SvsegError(f"{path}: not an nnU-Net checkpoint (no 'network_weights')")
-    return checkpoint
 
 
 def load_model(model_dir: Path, folds: list[str] | None, checkpoint: str = "final") -> LoadedModel:
@@ -259,15 +278,22 @@ def load_model(model_dir: Path, folds: list[str] | None, checkpoint: str = "fina
     num_inputs = determine_num_input_channels(plans_manager, configuration_manager, dataset_json)
     num_outputs = plans_manager.get_label_manager(dataset_json).num_segmentation_heads
     network = build_network_from_plans(plans, configuration, num_inputs, num_outputs, deep_supervision=False)
-    try:
-        network.load_state_dict(parameters[0])
-    except RuntimeError as exc:
-        raise SvsegError(f"{model_dir}: checkpoint does not fit the network in plans.json "
-                         f"({str(exc).splitlines()[0][:200]})") from None
+    for fold, weights in reversed(list(zip(fold_names, parameters, strict=True))):  # all checked, first stays
+        _load_weights(network, weights, model_dir / f"fold_{fold}" / name)
     log.info("model %s, configuration %s, folds %s, checkpoint %s", model_dir, configuration,
              ", ".join(fold_names), name)
     return LoadedModel(model_dir, fold_names, network, plans_manager, configuration_manager, configuration,
                        dataset_json, parameters, trainer_name, mirroring_axes, channel_names)
+
+
+def _load_weights(network: Any, weights: dict, path: Path) -> None:
+    """Load one fold's weights; weights that do not fit the plans' network are a user error naming the file."""
+    try:
+        network.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise SvsegError(f"{path}: checkpoint does not fit the network in {path.parent.parent / 'plans.json'} "
+                         f"({str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__})"
+                         ) from None
 
 
 def model_channel_names(model_dir: Path) -> list[str]:
@@ -303,20 +329,27 @@ def _load_folds(model_dir: Path, fold_names: list[str], name: str
     configuration, trainer_name, mirroring_axes = None, "", None
     for fold in fold_names:
         path = model_dir / f"fold_{fold}" / name
-        loaded = load_checkpoint(path, model_dir)
+        loaded = load_checkpoint(path)
         init_args = loaded.get("init_args") if isinstance(loaded.get("init_args"), dict) else {}
         fold_configuration = init_args.get("configuration") or (folder.configuration if folder else None)
         if fold_configuration is None:
             raise SvsegError(f"{path}: cannot tell which configuration this checkpoint belongs to")
         if configuration is None:
             configuration, trainer_name = str(fold_configuration), str(loaded.get("trainer_name", ""))
-            axes = loaded.get("inference_allowed_mirroring_axes")
-            mirroring_axes = tuple(int(a) for a in axes) if axes is not None else None
+            mirroring_axes = _mirroring_axes(loaded.get("inference_allowed_mirroring_axes"), path)
         elif fold_configuration != configuration:
             raise SvsegError(f"{path}: fold trained with configuration {fold_configuration!r}, "
                              f"other folds with {configuration!r}")
         parameters.append(loaded["network_weights"])
     return parameters, str(configuration), trainer_name, mirroring_axes
+
+
+def _mirroring_axes(axes: Any, path: Path) -> tuple[int, ...] | None:
+    if axes is None:
+        return None
+    if not isinstance(axes, (list, tuple)) or not all(isinstance(a, numbers.Integral) and 0 <= a < 3 for a in axes):
+        raise SvsegError(f"{path}: inference_allowed_mirroring_axes {axes!r} is not a list of axes 0-2")
+    return tuple(int(a) for a in axes)
 
 
 def _channel_names(dataset_json: dict, model_dir: Path) -> dict:

@@ -10,6 +10,11 @@ configuration, keeps its ``data_identifier`` (no re-preprocessing) and overrides
 ``architecture`` block (nnU-Net's inheritance is a shallow update). nnU-Net's predictor finds it
 as configuration ``2d_unet`` in the model folder's plans. The copy's svseg section is pointed at
 that configuration and network, so the model folder's plans describe the model in it.
+
+``--arch`` naming the plan's own network is the plan's model: it trains in the base configuration,
+the same folder as a run without ``--arch``. Either way the svseg section names the network, and
+that name is what ``svseg predict --arch`` and ``svseg compare`` look up
+(:func:`svseg.inference.model_loading.model_arch`), so one name reaches one model.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ TRAINER_NAME = "SvsegTrainer"
 
 
 def training_configuration(plans: SvsegPlans, arch: str | None) -> str:
-    """The nnU-Net configuration a run trains: the plans' own, or ``<base>_<arch>``."""
+    """The configuration a run trains: the plans' own (no `arch`, or the plan's network), else ``<base>_<arch>``.
+
+    The model folder is named after it (:func:`model_folder_name`), keeping nnU-Net's scheme.
+    """
     if arch is None or arch == plans.network.name:
         return plans.configuration
     return f"{plans.configuration}_{arch}"
