@@ -53,10 +53,15 @@ class Image:
             return problems
         spacing_a, spacing_b = np.asarray(self.spacing), np.asarray(other.spacing)
         if spacing_a.shape != spacing_b.shape or not np.allclose(spacing_a, spacing_b, rtol=tolerance, atol=1e-6):
-            problems.append(f"spacing {tuple(np.round(spacing_a, 5))} vs {tuple(np.round(spacing_b, 5))}")
+            problems.append(f"spacing {_plain(spacing_a, 5)} vs {_plain(spacing_b, 5)}")
         scale = float(np.max(spacing_a)) if spacing_a.size else 1.0
         if not np.allclose(self.origin, other.origin, rtol=0, atol=max(tolerance * scale, 1e-3)):
-            problems.append(f"origin {tuple(np.round(self.origin, 4))} vs {tuple(np.round(other.origin, 4))}")
+            problems.append(f"origin {_plain(self.origin, 4)} vs {_plain(other.origin, 4)}")
         if not np.allclose(self.direction, other.direction, rtol=0, atol=1e-3):
             problems.append("direction cosines differ")
         return problems
+
+
+def _plain(values, decimals: int) -> str:
+    """``(0.8, 0.8, 2.5)``: rounded plain numbers for messages (a tuple of numpy scalars prints np.float64(...))."""
+    return "(" + ", ".join(str(round(float(v), decimals)) for v in values) + ")"
