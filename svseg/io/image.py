@@ -62,6 +62,6 @@ class Image:
         return problems
 
 
-def _plain(values, decimals: int) -> str:
+def _plain(values: tuple[float, ...] | np.ndarray, decimals: int) -> str:
     """``(0.8, 0.8, 2.5)``: rounded plain numbers for messages (a tuple of numpy scalars prints np.float64(...))."""
     return "(" + ", ".join(str(round(float(v), decimals)) for v in values) + ")"
