@@ -148,15 +148,22 @@ def test_dataset_name_and_the_only_model_select_the_model(planned: dict, tmp_pat
     assert not (tmp_path / "m4").exists()
 
 
-def test_channel_count_must_match_the_model(planned: dict, tmp_path: Path) -> None:
+def test_inputs_are_mapped_to_the_models_channels_or_refused_first(planned: dict, tmp_path: Path) -> None:
     rgb_model = make_model_folder(tmp_path / "results", planned["png"], channel_names={"0": "R", "1": "G", "2": "B"})
     PILImage.fromarray(_image()).save(tmp_path / "grey.png")
+    PILImage.fromarray(_image()).convert("RGB").save(tmp_path / "grey_as_rgb.png")  # Pillow's own grey -> RGB
     PILImage.fromarray(_image(channels=3)).save(tmp_path / "rgb.png")
-    result = predict(tmp_path / "rgb.png", tmp_path / "ok", model_dir=rgb_model)
+    result = predict([tmp_path / "rgb.png", tmp_path / "grey.png", tmp_path / "grey_as_rgb.png"], tmp_path / "ok",
+                     model_dir=rgb_model)
     _assert_mask_like(tmp_path / "ok" / "rgb.png", tmp_path / "rgb.png", {0, 1})
-    assert result.written
-    with pytest.raises(SvsegError, match=r"grey\.png: has 1 channel \(grey\), but the model expects 3"):
-        predict([tmp_path / "rgb.png", tmp_path / "grey.png"], tmp_path / "bad", model_dir=rgb_model)
+    assert len(result.written) == 3
+    # a grey image for an RGB model is fed as three equal channels
+    np.testing.assert_array_equal(_assert_mask_like(tmp_path / "ok" / "grey.png", tmp_path / "grey.png", {0, 1}),
+                                  read_image(tmp_path / "ok" / "grey_as_rgb.png").array)
+    grey_model = make_model_folder(tmp_path / "grey_results", planned["png"])
+    with pytest.raises(SvsegError, match=r"rgb\.png: true-colour RGB \(channels differ\), but the model was trained "
+                                         r"on grey images"):
+        predict([tmp_path / "grey.png", tmp_path / "rgb.png"], tmp_path / "bad", model_dir=grey_model)
     assert not (tmp_path / "bad").exists()  # checked before anything is written
 
 
