@@ -29,6 +29,7 @@ from svseg.evaluation.inputs import (
 from svseg.evaluation.objects import STRATA
 from svseg.evaluation.paper import paper_block
 from svseg.evaluation.records import clean, object_records, slice_records
+from svseg.evaluation.uncertainty import case_components, uncertainty_block
 from svseg.evaluation.values import ValueRules, check_folder, settle_ambiguous
 from svseg.evaluation.volume import volume_block
 from svseg.utils.fs import atomic_write_json, atomic_write_text, check_output_dir
@@ -199,10 +200,13 @@ def build_metrics(results: list[CaseResult], classes: tuple[int, ...], names: di
         "image": image_block(pooled, thresholds),
         "paper": paper_block(pooled.paper, pooled.slices["r_img"], thresholds),
     }
+    per_case = case_components(pooled, thresholds)
+    metrics["uncertainty"] = uncertainty_block(per_case, [str(c) for c in classes])
     volumes = [(r.case, {c: cr.volume for c, cr in r.per_class.items() if cr.volume is not None}, r.n_valid_voxels)
                for r in results if r.is_volume]
     if volumes:
         metrics["volume"] = volume_block(volumes, classes, thresholds)
+    metrics["per_case"] = per_case
     metrics["slices"] = slice_records(pooled)
     metrics["objects"] = object_records(pooled)
     return clean(metrics)
