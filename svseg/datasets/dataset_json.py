@@ -3,8 +3,10 @@
 nnU-Net reads four keys (``channel_names``, ``labels``, ``numTraining``, ``file_ending``); the
 *name* of a channel also picks its intensity normalisation (``CT``, ``zscore``,
 ``rescale_to_0_1``, ``rgb_to_0_1``, ``noNorm``; anything else means z-score). svseg adds its own
-``svseg`` key (source folder, layout, label mapping, creation time, version) that nnU-Net ignores,
-so a dataset keeps a record of where it came from.
+``svseg`` key (source folder, layout, label mapping, the channel rule ``input_channels`` of
+:mod:`svseg.io.channel_rule`, creation time, version) that nnU-Net ignores but copies into the
+preprocessed and model folders, so a dataset keeps a record of where it came from and a model
+of how its input files were turned into channels.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ which keep bit depth and palettes. Every failure becomes one SvsegError naming t
 
 Inputs are read whole or refused: SimpleITK reads a NIfTI file that ends early (a copy cut
 short) without complaint and fills the missing voxels with 0, so NIfTI files are first checked
-against their header (:func:`check_nifti_complete`). NRRD and MetaImage readers already fail
-on short data.
+against their header, and for NaN, which SimpleITK's NIfTI reader turns into 0
+(:mod:`svseg.io.nifti_check`). NRRD and MetaImage readers already fail on short data.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import numpy as np
 from svseg.errors import SvsegError
 from svseg.io.formats import file_ending, is_volume_ending
 from svseg.io.image import Image
+from svseg.io.nifti_check import check_nifti
 
 _NIFTI_ENDINGS = (".nii", ".nii.gz")
-_GZIP_CHUNK = 1 << 24  # bytes decompressed at a time while counting a .nii.gz
 
 
 def check_exists(path: Path) -> None:
@@ -109,7 +109,7 @@ def read_sitk(path: Path):
     import SimpleITK as sitk
 
     if path.name.lower().endswith(_NIFTI_ENDINGS):
-        check_nifti_complete(path)
+        check_nifti(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -123,46 +123,6 @@ def itk_reason(exc: BaseException) -> str:
         if line.startswith("ITK ERROR:"):
             return re.sub(r"^ITK ERROR: \w+\(0x[0-9a-fA-F]+\): ", "", line)[:200]
     return (lines[-1] if lines else "unreadable")[:200]
-
-
-def check_nifti_complete(path: Path) -> None:
-    """Refuse a NIfTI file holding fewer bytes than its header's voxel count needs (a cut copy), or NaN/inf.
-
-    ``.nii.gz`` files are decompressed in chunks (never held whole), which also catches a gzip
-    stream that ends early; the cost is one extra decompression pass at read time. Float files are
-    also read with nibabel, because SimpleITK's NIfTI reader turns NaN into 0 without a word.
-    """
-    import nibabel as nib
-
-    try:
-        proxy = nib.load(str(path)).dataobj
-        needed = int(proxy.offset) + int(np.prod(proxy.shape, dtype=np.int64)) * int(proxy.dtype.itemsize)
-    except Exception as exc:  # no readable header: a gzip stream cut inside it, or not NIfTI at all
-        if path.name.lower().endswith(".gz"):
-            _gzip_size(path, 0)
-        raise SvsegError(f"{path}: cannot be read ({type(exc).__name__}: {str(exc)[:160]})") from None
-    found = path.stat().st_size if not path.name.lower().endswith(".gz") else _gzip_size(path, needed)
-    if found < needed:
-        raise SvsegError(f"{path}: file is truncated ({found} of the {needed} bytes its header announces)")
-    if np.issubdtype(proxy.dtype, np.floating):
-        refuse_non_finite(path, [np.asarray(proxy)], "voxel")
-
-
-def _gzip_size(path: Path, needed: int) -> int:
-    """Bytes in a gzip file once decompressed; a stream that ends early is a truncated file."""
-    import gzip
-    import zlib
-
-    found = 0
-    try:
-        with gzip.open(path, "rb") as stream:
-            while chunk := stream.read(_GZIP_CHUNK):
-                found += len(chunk)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        wanted = f" of {needed}" if needed else ""
-        raise SvsegError(f"{path}: file is truncated or corrupt (the compressed data ends after {found}{wanted} "
-                         f"bytes: {exc})") from None
-    return found
 
 
 def refuse_non_finite(path: Path, arrays: list[np.ndarray], unit: str) -> None:

@@ -210,3 +210,18 @@ def test_gdcm_finds_no_series_without_printing_to_the_terminal(tmp_path: Path, c
         read_image(tmp_path)
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_nifti_checks_accept_multi_member_gzip_and_count_nan_in_plain_nii(tmp_path: Path) -> None:
+    import gzip
+
+    whole = _noise_volume(tmp_path / "one.nii.gz", shape=(6, 32, 32))
+    raw = gzip.decompress((tmp_path / "one.nii.gz").read_bytes())
+    half = len(raw) // 2
+    (tmp_path / "two.nii.gz").write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]))  # valid gzip
+    np.testing.assert_array_equal(read_image(tmp_path / "two.nii.gz").array, whole)
+    volume = np.ones((3, 16, 16), np.float64)
+    volume[2, 3, :5] = np.nan
+    sitk.WriteImage(sitk.GetImageFromArray(volume), str(tmp_path / "nan.nii"))
+    with pytest.raises(SvsegError, match=r"nan\.nii: 5 of 768 voxels are NaN or infinite"):
+        read_image(tmp_path / "nan.nii")
