@@ -302,14 +302,16 @@ def _write_record(fold_dir: Path, job: Any) -> None:
 
 
 def _check_launch(device: Any, num_gpus: int, batch_size: int) -> None:
-    """Refuse an impossible multi-GPU set-up before anything is written."""
-    from svseg.training.ddp import check_ddp_request, check_single_node, torchrun_rank
+    """Refuse an impossible distributed set-up (torchrun or ``--num-gpus``) before anything is written."""
+    from svseg.training.ddp import check_ddp_request, torchrun_rank
 
     placement = torchrun_rank()
     if placement is not None and placement.world_size > 1:
-        check_single_node(placement)
-        check_ddp_request(device, placement.world_size, batch_size)
+        check_ddp_request(device, placement.world_size, batch_size, placement.local_rank)
     elif num_gpus > 1:
+        if device.type != "cuda":
+            raise SvsegError(f"--num-gpus {num_gpus} needs CUDA GPUs (the device is {device.type}); for several CPU "
+                             f"processes launch with torchrun --nproc-per-node {num_gpus} -m svseg.cli train ...")
         check_ddp_request(device, num_gpus, batch_size)
 
 
@@ -321,9 +323,9 @@ def _launch(job: Any, device: Any, num_gpus: int) -> None:
 
     placement = torchrun_rank()
     if placement is not None and placement.world_size > 1:
-        run_torchrun_rank(job, placement)
+        run_torchrun_rank(job, placement, device)
     elif num_gpus > 1:
-        spawn_ddp(job, num_gpus)
+        spawn_ddp(job, num_gpus, device)
     else:
         log.info("training %s fold %s on %s", job.configuration, job.fold, describe_device(device))
         run_job(job, device)

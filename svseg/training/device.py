@@ -56,9 +56,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def configure_threads(device: torch.device) -> None:
-    """Set torch's intra-op threads the way nnU-Net's entry point does for this device."""
+    """Set torch's intra-op threads the way nnU-Net's entry point does for this device.
+
+    On the CPU, nnU-Net gives torch every core; the ranks torchrun starts on one machine
+    (``LOCAL_WORLD_SIZE``) share them, so that N processes do not each start a thread per core.
+    """
     if device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world_size()))
     else:
         torch.set_num_threads(1)
     if device.type == "cuda":
@@ -66,6 +70,14 @@ def configure_threads(device: torch.device) -> None:
         # fastest algorithms once; results are not bit-reproducible, as in nnU-Net.
         torch.backends.cudnn.deterministic = False
         torch.backends.cudnn.benchmark = True
+
+
+def local_world_size() -> int:
+    """How many processes of this job run on this machine (torchrun's ``LOCAL_WORLD_SIZE``, else 1)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
 
 
 def configure_compile(compile_network: bool | None) -> None:
@@ -110,15 +122,16 @@ def configure_workers(device: torch.device, num_gpus: int = 1, num_workers: int 
     """Set nnU-Net's worker counts for this run and return the augmentation count.
 
     An explicit `num_workers` wins, then a value the user exported, then
-    :func:`augmentation_workers`. nnU-Net's export/evaluation pool (8 by default) is capped at the
-    core count unless the user set it; nnU-Net reads that variable when first imported.
+    :func:`augmentation_workers` for `num_gpus` processes on this machine (under torchrun: its
+    ranks here). nnU-Net's export/evaluation pool (8 by default) is capped at the core count
+    unless the user set it; nnU-Net reads that variable when first imported.
     """
     if num_workers is not None:
         if num_workers < 0:
             raise SvsegError(f"--num-workers {num_workers}: must be 0 (augment in the training process) or more")
         os.environ[_WORKERS_ENV] = str(num_workers)
     elif _WORKERS_ENV not in os.environ:
-        os.environ[_WORKERS_ENV] = str(augmentation_workers(device, num_gpus))
+        os.environ[_WORKERS_ENV] = str(augmentation_workers(device, max(num_gpus, local_world_size())))
     os.environ.setdefault(_POOL_ENV, str(min(_NNUNET_POOL_SIZE, os.cpu_count() or 1)))
     workers = int(os.environ[_WORKERS_ENV])
     log.debug("augmentation workers: %d, export pool: %s", workers, os.environ[_POOL_ENV])

@@ -15,9 +15,12 @@ so that no class overrides more than three of nnU-Net's hooks (house rule R2, do
   deep-supervision switch;
 - :class:`~svseg.training.amplified_sampling.AmplifiedSamplingHooks`: STS-Net amplification
   (weighted training draws, one flip/zoom per draw) when the plans ask for it;
+- :mod:`~svseg.training.distributed_hooks`: DDP on several machines and on the CPU (device per
+  local rank, main-process-only writes, the optional ``SVSEG_DDP_TRACE``);
 - this class: recipe attributes, optimizer + schedule, loss.
 
-The mixins override disjoint hooks, so their order only matters in that they sit before
+The mixins override disjoint hooks (``train_step`` excepted: the progress bar and the DDP trace
+both wrap it and call through), so their order only matters in that they sit before
 ``nnUNetTrainer``. The constructor keeps nnU-Net's five arguments because checkpoints store them
 (``init_args``) and nnU-Net's tools re-create trainers from them.
 """
@@ -35,6 +38,7 @@ from svseg.errors import SvsegError
 from svseg.planning.plans import Recipe, parse_plans
 from svseg.training.amplified_sampling import AmplifiedSamplingHooks
 from svseg.training.checkpoints import AtomicCheckpointHooks
+from svseg.training.distributed_hooks import DistributedSetupHooks, DistributedTraceHooks, MainProcessWriteHooks
 from svseg.training.encoder import frozen_until_epoch
 from svseg.training.losses import apply_recipe_loss
 from svseg.training.network_from_plans import RegistryNetworkHooks, architecture_supports_deep_supervision
@@ -44,7 +48,7 @@ from svseg.training.schedules import RecipeLRScheduler
 
 
 class SvsegTrainer(EpochProgressHooks, AtomicCheckpointHooks, RegistryNetworkHooks, AmplifiedSamplingHooks,
-                   nnUNetTrainer):
+                   DistributedSetupHooks, MainProcessWriteHooks, DistributedTraceHooks, nnUNetTrainer):
     """nnU-Net's training loop with svseg's recipe, registry networks and safe checkpoints.
 
     Set :attr:`pretrained_encoder` to True before ``initialize()`` when pretrained encoder
