@@ -91,6 +91,9 @@ def predict(
     overwrite: bool = False,
     checkpoint: str = "final",
     batch_size: int | None = None,
+    num_parts: int = 1,
+    part_id: int = 0,
+    num_gpus: int = 1,
 ) -> PredictResult:
     """Predict a mask for every input with a trained svseg (or nnU-Net) model.
 
@@ -100,8 +103,11 @@ def predict(
     name trained, :func:`~svseg.inference.model_loading.select_model`), or the only
     trained model under the results root. `folds` (default: every fold with the checkpoint) are
     ensembled by averaging their logits. `tta` None means on for GPU/MPS, off for CPU.
-    Existing masks are skipped unless `overwrite`. Raises SvsegError for any bad input.
+    Existing masks are skipped unless `overwrite`. `num_parts`/`part_id` predict one part of the cases
+    and `num_gpus` spreads the work over this machine's GPUs (:mod:`~svseg.inference.sharding`).
+    Raises SvsegError for any bad input.
     """
+    from svseg.inference.sharding import check_parts, predict_on_gpus, select_part
     from svseg.paths import resolve_dataset, results_root
     from svseg.training.device import resolve_device
     from svseg.utils.fs import check_output_dir
@@ -110,15 +116,21 @@ def predict(
     checkpoint_file_name(checkpoint)
     if batch_size is not None and batch_size < 1:
         raise SvsegError(f"--batch-size must be >= 1, got {batch_size}")
+    check_parts(num_parts, part_id, num_gpus)
     check_output_dir(output_dir, "output")  # writable before the model loads; clears a killed run's temporaries
     torch_device = resolve_device(device)  # an impossible device fails before any work
+    if num_gpus > 1:
+        return predict_on_gpus(num_gpus, num_parts, part_id, inputs=inputs, output_dir=output_dir, dataset=dataset,
+                               model_dir=model_dir, folds=folds, arch=arch, device=device, tta=tta,
+                               save_probabilities=save_probabilities, overwrite=overwrite, checkpoint=checkpoint,
+                               batch_size=batch_size)
     dataset_dir = resolve_dataset(dataset).results_dir if dataset is not None and model_dir is None else None
     folder = select_model(results_root(), dataset_dir, model_dir, arch, checkpoint)
     fold_names = resolve_folds(folder, folds, checkpoint)
     convention = convention_for_reader(model_reader_class(folder))
     channel_names = model_channel_names(folder)
     rule = model_input_rule(folder)
-    cases = list_cases(inputs, Path(output_dir), len(channel_names))
+    cases = select_part(list_cases(inputs, Path(output_dir), len(channel_names)), num_parts, part_id)
     if save_probabilities:
         _check_unique_probabilities(cases)
     todo = [c for c in cases if overwrite or not all(p.exists() for p in output_paths(c, save_probabilities))]
