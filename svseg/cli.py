@@ -81,10 +81,12 @@ def evaluate_cmd(
     paper_grid: int | None = typer.Option(None, "--paper-grid", help="Resize to N x N for the paper block only."),
     thresholds: str = typer.Option("0.01,0.1", "--thresholds", help="Ultra-small,small limits (area fractions)."),
     ignore_value: int | None = typer.Option(None, "--ignore-value", help="Reference value to leave out, e.g. 255."),
+    images: Path | None = typer.Option(None, "--images", help="Folder of the cases' images (CASE_0000.* or CASE.*), "
+                                       "drawn under the overlays."),
 ) -> None:
     """Score masks against references, split by object area ratio (< 1 %, < 10 %, all).
 
-    Example: svseg evaluate -p predictions/ -g labelsTr/ -d ATLAS
+    Example: svseg evaluate -p predictions/ -g labelsTr/ -d ATLAS --images imagesTr/
     """
     from rich.box import SIMPLE
     from rich.table import Table
@@ -96,7 +98,8 @@ def evaluate_cmd(
         labels = dataset_labels(dataset) if dataset else None
         result = evaluate_folders(pred, gt, out, labels, limits, num_workers=workers, chill=chill,
                                   slice_step=slice_step, paper_grid=paper_grid, ignore_value=ignore_value,
-                                  label_mapping=dataset_label_mapping(dataset) if dataset else None)
+                                  label_mapping=dataset_label_mapping(dataset) if dataset else None,
+                                  images_dir=images)
     rows = result.summary_table()
     table = Table(*rows[0], box=SIMPLE, pad_edge=False, collapse_padding=True,
                   title="object level (image Dice for comparison)")
@@ -104,7 +107,7 @@ def evaluate_cmd(
     for row in rows:
         table.add_row(*row.values())
     stdout.print(table)
-    stdout.print(f"report: {result.report_path}", highlight=False, soft_wrap=True)
+    stdout.print(f"report: {result.report_path} and {result.html_path}", highlight=False, soft_wrap=True)
 
 
 def _parse_thresholds(text: str) -> tuple[float, float]:

@@ -3,8 +3,9 @@
 It pairs the files, evaluates every case (in parallel over cases with a process pool, or
 sequentially for ``num_workers=1``), pools the results into the ``object``, ``image``,
 ``paper`` and (for 3D) ``volume`` blocks of evaluation.md, and writes ``metrics.json``,
-``report.md`` and the plots atomically. Every input check runs before the first write, so a
-bad input leaves the output folder untouched.
+``report.md``, ``report.html``, the charts and the overlays (on the images of ``images_dir``
+when given) atomically. Every input check runs before the first write, so a bad input leaves
+the output folder untouched.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from svseg.evaluation.inputs import (
     split_labels,
 )
 from svseg.evaluation.objects import STRATA
+from svseg.evaluation.overlay_data import find_images
 from svseg.evaluation.paper import paper_block
 from svseg.evaluation.records import clean, object_records, slice_records
 from svseg.evaluation.uncertainty import case_components, uncertainty_block
@@ -49,6 +51,7 @@ class EvaluationResult:
     metrics_path: Path
     report_path: Path
     plot_paths: list[Path] = field(default_factory=list)
+    html_path: Path | None = None
 
     def summary_table(self) -> list[dict[str, str]]:
         """The headline per stratum as printable strings: object block, overlap-rule lesion F1, image Dice."""
@@ -82,7 +85,8 @@ def evaluate_folders(pred_dir: Path, gt_dir: Path, out_dir: Path | None = None, 
                      thresholds: tuple[float, float] = (0.01, 0.1), num_workers: int | None = None,
                      file_ending: str | None = None, *, chill: bool = False, slice_axis: int | None = None,
                      slice_step: int = 1, paper_grid: int | None = None, plots: bool = True,
-                     label_mapping: dict[int, int] | None = None, ignore_value: int | None = None) -> EvaluationResult:
+                     label_mapping: dict[int, int] | None = None, ignore_value: int | None = None,
+                     images_dir: Path | None = None) -> EvaluationResult:
     """Evaluate every prediction in `pred_dir` against the reference of the same stem in `gt_dir`.
 
     `labels` maps class names to values as in ``dataset.json`` (``background`` and an
@@ -93,7 +97,9 @@ def evaluate_folders(pred_dir: Path, gt_dir: Path, out_dir: Path | None = None, 
     `chill` evaluates only predictions that have a reference instead of demanding one
     prediction per reference. `slice_axis` overrides the slicing-axis rule for volumes,
     `slice_step` keeps every k-th slice (plus the last), `paper_grid` resizes masks for the
-    paper block only. Output goes to `out_dir` (default ``pred_dir/evaluation``).
+    paper block only. `images_dir` holds the cases' images (``CASE_0000.<ending>`` or
+    ``CASE.<ending>``) for the overlays; without it they show the masks only. Output goes to
+    `out_dir` (default ``pred_dir/evaluation``).
     """
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     _check_settings(thresholds, slice_step, paper_grid, num_workers)
@@ -106,6 +112,7 @@ def evaluate_folders(pred_dir: Path, gt_dir: Path, out_dir: Path | None = None, 
     options = CaseOptions(classes=given, ignore_label=rules.ignore, slice_axis=slice_axis, slice_step=slice_step,
                           paper_grid=paper_grid, values=rules)
     pairs = pair_cases(pred_dir, gt_dir, file_ending, chill)
+    images = find_images(Path(images_dir), [pair.case for pair in pairs]) if images_dir is not None else None
     results = sorted(run_cases(pairs, options, num_workers), key=lambda result: result.case)
     results = settle_references(results, pairs, options, num_workers)
     values = check_folder([result.values for result in results], rules)
@@ -114,11 +121,12 @@ def evaluate_folders(pred_dir: Path, gt_dir: Path, out_dir: Path | None = None, 
         log.warning("no foreground label in any reference or prediction: every metric is undefined")
     names = {value: name for name, value in foreground.items()}
     metrics = build_metrics(results, classes, names, thresholds, options, values)
+    metrics["settings"]["images"] = str(images_dir) if images_dir is not None else None
     out_dir = Path(out_dir) if out_dir is not None else pred_dir / "evaluation"
     axes = {result.case: result.slice_axis for result in results}
     by_case = {pair.case: pair for pair in pairs}
     read_as = {r.case: replace(by_case[r.case], ref_map=r.values.ref_map, pred_map=r.values.pred_map) for r in results}
-    return write_outputs(metrics, out_dir, read_as, axes, plots)
+    return write_outputs(metrics, out_dir, read_as, axes, plots, images)
 
 
 def value_rules(foreground: dict[str, int] | None, mapping: dict[int, int] | None, dataset_ignore: int | None,
@@ -213,17 +221,26 @@ def build_metrics(results: list[CaseResult], classes: tuple[int, ...], names: di
 
 
 def write_outputs(metrics: dict, out_dir: Path, pairs: dict[str, CasePair], slice_axes: dict[str, int | None],
-                  plots: bool) -> EvaluationResult:
-    """Write metrics.json, report.md and (optionally) the PNG plots, each atomically."""
+                  plots: bool, images: dict[str, Path] | None = None) -> EvaluationResult:
+    """Write metrics.json, report.md, report.html and (optionally) the charts and overlays, each atomically.
+
+    `images` maps cases to their image files; None means no image folder was given.
+    """
+    from svseg.evaluation.html_report import write_html_report
     from svseg.evaluation.report import render_report
 
     result = EvaluationResult(metrics, out_dir, out_dir / "metrics.json", out_dir / "report.md")
+    overlays = []
     if plots:
+        from svseg.evaluation.overlays import choose_figures, write_overlays
         from svseg.evaluation.plots import write_plots
 
-        result.plot_paths = write_plots(metrics, out_dir, pairs, slice_axes)
+        result.plot_paths = write_plots(metrics, out_dir)
+        overlays = write_overlays(choose_figures(metrics), out_dir, pairs, slice_axes, images or {})
     atomic_write_json(result.metrics_path, metrics)
-    atomic_write_text(result.report_path, render_report(metrics, [p.name for p in result.plot_paths]))
+    atomic_write_text(result.report_path, render_report(metrics, [p.name for p in result.plot_paths], overlays))
+    result.html_path = write_html_report(metrics, out_dir / "report.html", result.plot_paths, overlays)
+    result.plot_paths += [figure.path for figure in overlays if figure.path is not None]
     log.info("evaluation of %d cases written to %s", metrics["settings"]["n_cases"], out_dir)
     return result
 

@@ -2,27 +2,71 @@
 
 Only formatting lives here; every number comes from the metrics dict, so the report can be
 re-rendered from a saved ``metrics.json``. Values print as fractions with three decimals
-(HD95 in mm with two); ``–`` is an undefined value (JSON null).
+(HD95 in mm with two); ``–`` is an undefined value (JSON null). Headline figures carry their
+95 % case-bootstrap interval in brackets.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from svseg.evaluation.objects import STRATA
+
+if TYPE_CHECKING:
+    from svseg.evaluation.overlays import OverlayFigure
 
 PIXEL_COLUMNS = (("dice", "Dice"), ("iou", "IoU"), ("sensitivity", "sens."), ("precision", "prec."),
                  ("specificity", "spec."), ("f2", "F2"))
 WORST = 10
 
 
-def render_report(metrics: dict, plot_names: list[str]) -> str:
-    """The whole markdown report."""
-    parts = [_header(metrics), _object_section(metrics), _detection_section(metrics), _image_section(metrics)]
+def render_report(metrics: dict, plot_names: list[str], overlays: list[OverlayFigure] | None = None) -> str:
+    """The whole markdown report; `overlays` are the overlay figures written beside it."""
+    parts = [_header(metrics), headline_section(metrics), _object_section(metrics), _detection_section(metrics),
+             _image_section(metrics)]
     if "volume" in metrics:
         parts.append(_volume_section(metrics["volume"], metrics["settings"]["labels"]))
     parts += [_paper_section(metrics["paper"]), _worst_section(metrics)]
+    if overlays:
+        parts.append(_overlay_section(overlays, metrics))
     if plot_names:
         parts.append("## Plots\n\n" + "\n".join(f"![{name}]({name})" for name in plot_names))
     return "\n\n".join(parts) + "\n"
+
+
+def with_interval(interval: dict | None, digits: int = 3) -> str:
+    """``0.812 [0.751, 0.866]``; the estimate alone when no interval exists (one case, empty stratum)."""
+    if not interval or interval.get("estimate") is None:
+        return "–"
+    if interval.get("low") is None or interval.get("high") is None:
+        return _fmt(interval["estimate"], digits)
+    return f"{interval['estimate']:.{digits}f} [{interval['low']:.{digits}f}, {interval['high']:.{digits}f}]"
+
+
+def interval_note(metrics: dict) -> str:
+    """One sentence on how the intervals were made (or why there are none)."""
+    block = metrics.get("uncertainty") or {}
+    if not block:
+        return "No intervals: this metrics.json predates them."
+    if block["n_cases"] < 2:
+        return "No intervals: one case gives no case-to-case variation to resample."
+    return (f"[low, high] is the {block['level']:.0%} percentile interval of a bootstrap over cases "
+            f"({block['n_resamples']} resamples of the {block['n_cases']} cases, seed {block['seed']}): cases "
+            "are the independent units, and each resample pools its cases' objects and slices.")
+
+
+def headline_section(metrics: dict) -> str:
+    """The three headline figures per stratum with their intervals."""
+    strata = (metrics.get("uncertainty") or {}).get("strata", {})
+    rows = []
+    for stratum in STRATA:
+        figures = strata.get(stratum, {})
+        rows.append([f"**{stratum}**", str(metrics["object"][stratum]["n_objects"]),
+                     with_interval(figures.get("object_dice")), with_interval(figures.get("detection_f1")),
+                     str(metrics["image"][stratum]["n_slices"]), with_interval(figures.get("image_dice"))])
+    header = ["stratum", "objects", "object Dice [95 % CI]", "detection F1 [95 % CI]", "slices",
+              "image Dice [95 % CI]"]
+    return "## Headline\n\n" + _table(header, rows) + "\n\n" + interval_note(metrics)
 
 
 def _fmt(value: float | int | None, digits: int = 3) -> str:
@@ -50,6 +94,7 @@ def _header(metrics: dict) -> str:
     labels = ", ".join(f"{value} = {name}" for value, name in settings["labels"].items()) or "none found"
     axis = "none (2D images)" if settings["slice_axis"] is None else settings["slice_axis"]
     notes = "".join(f"- values: {note}\n" for note in (settings.get("values") or {}).get("notes", []))
+    notes += f"- {images_note(settings)}\n"
     return (f"# svseg evaluation ({metrics['protocol']})\n\n"
             f"- cases: {settings['n_cases']}; classes: {labels}; ignore label: {settings['ignore_label']}\n"
             f"{notes}"
@@ -119,6 +164,30 @@ def _paper_section(paper: dict) -> str:
     return ("## Comparison with the SvANet paper\n\nThe official recipe: **background included**, pooled over the "
             "stratum, classes weighted by slice counts, empty slices in every stratum. Not comparable with the "
             "tables above.\n\n" + _table(header, rows))
+
+
+def images_note(settings: dict) -> str:
+    """Whether the overlays show the real images."""
+    if settings.get("images"):
+        return f"overlays: outlines on the images of {settings['images']}"
+    return ("overlays: masks only, on a dark background (no images were given; "
+            "`svseg evaluate --images DIR` draws them on the images)")
+
+
+def _overlay_section(overlays: list[OverlayFigure], metrics: dict) -> str:
+    """Each overlay figure with its panels' full case ids."""
+    parts = ["## Overlays\n\nBlue: reference outline; orange: prediction outline; dashed purple circle: missed "
+             "reference object; dotted yellow circle: false detection (areas in pixels). Panels by number:"]
+    volumes = metrics["settings"]["slice_axis"] is not None
+    for figure in overlays:
+        if figure.path is None:
+            continue
+        rows = [[f"#{k}", p.case, str(p.slice) if volumes else "–", str(p.label), _fmt(p.dice),
+                 "–" if p.area_px is None else str(p.area_px), figure.windows.get(p.case) or "masks only"]
+                for k, p in enumerate(figure.panels, start=1)]
+        parts.append(f"### {figure.title}\n\n![{figure.name}]({figure.name})\n\n"
+                     + _table(["#", "case", "slice", "class", "Dice", "pixels", "image window"], rows))
+    return "\n\n".join(parts)
 
 
 def _worst_section(metrics: dict) -> str:

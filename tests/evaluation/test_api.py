@@ -29,8 +29,10 @@ def test_example_2_from_png_files(example_2_folders: tuple[Path, Path], tmp_path
     assert result.out_dir == tmp_path / "out"
     for path in (result.metrics_path, result.report_path, *result.plot_paths):
         assert path.is_file() and path.stat().st_size > 0
-    assert {p.name for p in result.plot_paths} == {"dice_by_stratum.png", "dice_vs_area_ratio.png",
-                                                    "worst_cases.png"}
+    overlays = {f"overlay_{stratum}_{kind}.png" for stratum in ("ultra_small", "small", "all")
+                for kind in ("objects", "slices")}
+    assert {p.name for p in result.plot_paths} == {"dice_by_stratum.png", "dice_vs_area_ratio.png", *overlays}
+    assert result.html_path == tmp_path / "out" / "report.html" and result.html_path.stat().st_size > 0
     metrics = strict_json(result.metrics_path)
     assert metrics == result.metrics
     assert set(metrics) >= {"protocol", "settings", "object", "image", "paper", "slices", "objects"}
