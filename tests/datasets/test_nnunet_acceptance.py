@@ -6,6 +6,7 @@ runs nnU-Net's own fingerprinting, planning and 2D preprocessing through its Pyt
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,5 +66,9 @@ def test_nnunet_plans_and_preprocesses_an_imported_dataset(tmp_path: Path, kind:
     preprocess([dataset_id], configurations=("2d",), num_processes=(1,), verbose=False)
     out = preprocessed_root() / result.ref.folder_name
     assert (out / "nnUNetPlans.json").is_file()
+    # nnU-Net's planner copies dataset.json, so the channel rule reaches the preprocessed folder (and, through
+    # the dataset.json the trainer is given and saves, the model folder)
+    recorded = json.loads((result.folder / "dataset.json").read_text(encoding="utf-8"))["svseg"]["input_channels"]
+    assert json.loads((out / "dataset.json").read_text(encoding="utf-8"))["svseg"]["input_channels"] == recorded
     arrays = sorted((out / "nnUNetPlans_2d").iterdir())
     assert len([p for p in arrays if p.name.endswith(".pkl")]) == result.num_training
