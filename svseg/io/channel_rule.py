@@ -154,20 +154,21 @@ def _rule_problem(values: Mapping[str, Any]) -> str | None:
 def decide_rule(cases: Sequence[Sequence[SourceInfo]]) -> ChannelRule:
     """The dataset-wide rule from every scanned case (each a sequence of its source files' summaries).
 
-    2D or 3D comes from the first file; colour from all 2D files (any true colour: RGB for all);
-    the channel count and files per case are those of most cases (the scan reports the others).
+    2D or 3D, the channel count and the files per case are those of most cases (the scan reports
+    the others); colour comes from all 2D files (any true colour: RGB for all).
     """
-    dims = 3 if cases[0][0].is_volume else 2
-    infos = [info for case in cases for info in case]
-    if dims == 3:
-        colour = COMPONENTS
-    else:
-        colour = RGB_IMAGES if any(info.kind == COLOUR for info in infos) else GREY_IMAGES
-    counts = Counter(case_channel_count(colour, case) for case in cases)
-    num_channels = counts.most_common(1)[0][0]
-    files = Counter(len(case) for case in cases if case_channel_count(colour, case) == num_channels)
+    volumes = Counter(case[0].is_volume for case in cases).most_common(1)[0][0]
+    same = [case for case in cases if case[0].is_volume == volumes]
+    infos = [info for case in same for info in case]
+    if volumes:
+        counts = Counter(case_channel_count(COMPONENTS, case) for case in same)
+        num_channels = counts.most_common(1)[0][0]
+        files = Counter(len(case) for case in same if case_channel_count(COMPONENTS, case) == num_channels)
+        return ChannelRule(3, files.most_common(1)[0][0], COMPONENTS, num_channels)
+    colour = RGB_IMAGES if any(info.kind == COLOUR for info in infos) else GREY_IMAGES
+    files_per_case = Counter(len(case) for case in same).most_common(1)[0][0]
     grey_from_rgb = colour == GREY_IMAGES and any(info.kind == EQUAL_RGB for info in infos)
-    return ChannelRule(dims, files.most_common(1)[0][0], colour, num_channels, grey_from_rgb=grey_from_rgb)
+    return ChannelRule(2, files_per_case, colour, _PER_FILE[colour] * files_per_case, grey_from_rgb=grey_from_rgb)
 
 
 def case_channel_count(colour: str, infos: Sequence[SourceInfo]) -> int:
@@ -186,7 +187,10 @@ def rule_for_dataset_json(content: Mapping[str, Any], path: Path | str) -> Chann
     names = content.get("channel_names", content.get("modality"))
     if not isinstance(names, dict) or not names:
         raise SvsegError(f"{path}: no channel_names")
-    ordered = [str(value) for _, value in sorted(names.items(), key=lambda item: int(item[0]))]
+    try:
+        ordered = [str(value) for _, value in sorted(names.items(), key=lambda item: int(item[0]))]
+    except (TypeError, ValueError):
+        raise SvsegError(f"{path}: channel_names must map \"0\", \"1\" ... to names") from None
     record = content.get("svseg")
     if isinstance(record, dict) and RULE_KEY in record:
         rule = ChannelRule.from_json(record[RULE_KEY], path)

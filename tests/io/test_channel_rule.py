@@ -160,6 +160,9 @@ def test_rule_is_decided_dataset_wide(tmp_path: Path) -> None:
     assert decided(("four_d",), ("four_d",)) == ChannelRule(3, 1, COMPONENTS, 3)
     assert decided(("nifti", "nifti"), ("nifti", "nifti")) == ChannelRule(3, 2, COMPONENTS, 2)
     assert decided(("dicom",), ("nifti",)) == ChannelRule(3, 1, COMPONENTS, 1)
+    # odd cases do not decide (the scan reports them): a 2D image among volumes, a vector volume among images
+    assert decided(("grey",), ("four_d",), ("four_d",)) == ChannelRule(3, 1, COMPONENTS, 3)
+    assert decided(("four_d",), ("grey",), ("equal_rgb",)) == ChannelRule(2, 1, GREY_IMAGES, 1, grey_from_rgb=True)
 
 
 def test_varying_alpha_is_dropped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -227,6 +230,8 @@ def test_rule_json_that_is_not_a_record_is_refused(tmp_path: Path) -> None:
     content = {"channel_names": {"0": "a", "1": "b"}, "file_ending": ".png", "svseg": {"input_channels": GOOD}}
     with pytest.raises(SvsegError, match=r"gives 1 channel\(s\) but channel_names lists 2"):
         rule_for_dataset_json(content, path)
+    with pytest.raises(SvsegError, match=r"dataset.json: channel_names must map"):
+        rule_for_dataset_json({"channel_names": {"zero": "a"}, "file_ending": ".png"}, path)
 
 
 @pytest.mark.parametrize(("names", "ending", "expected"), [
