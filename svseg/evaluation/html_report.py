@@ -114,7 +114,7 @@ def write_html_report(metrics: dict, target: Path, charts: list[Path], overlays:
     labels = ", ".join(f"{value} = {name}" for value, name in settings["labels"].items()) or "none found"
     t = settings["thresholds"]
     sections = [paragraph(f"{settings['n_cases']} cases; classes: {labels}; strata: ultra-small < "
-                          f"{t['ultra_small']:.2%} of the slice, small < {t['small']:.2%}, all. "
+                          f"{t['ultra_small'] * 100:g} % of the slice, small < {t['small'] * 100:g} %, all. "
                           f"Protocol {metrics['protocol']}; fractions in [0, 1]; – = undefined."),
                 paragraph(images_note(settings).replace("`", "")),
                 "<h2>Headline per stratum</h2>", _headline(metrics), paragraph(interval_note(metrics)),
