@@ -58,6 +58,7 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     else:
         ending = ".nii.gz" if target.name.endswith(".nii.gz") else target.suffix
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{ending}", dir=target.parent)
+    os.chmod(tmp_name, _permissions(0o666))  # mkstemp makes 0600; outputs get the mode plain open() would give
     held = _hold(fd)
     tmp = Path(tmp_name)
     try:
@@ -110,6 +111,7 @@ def atomic_directory(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    os.chmod(tmp, _permissions(0o777))  # mkdtemp makes 0700; a dataset folder gets the mode mkdir would give
     held = _hold(os.open(tmp, os.O_RDONLY)) if fcntl is not None else None
     try:
         yield tmp
@@ -231,6 +233,13 @@ def _read_only_fs(path: Path) -> bool:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except (AttributeError, OSError):  # no statvfs (Windows)
         return False
+
+
+def _permissions(requested: int) -> int:
+    """`requested` with the process umask applied, as open() and mkdir() would (tempfile ignores the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return requested & ~umask
 
 
 def _json_default(value: Any) -> Any:

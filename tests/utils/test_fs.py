@@ -172,3 +172,20 @@ def test_check_output_dir_also_clears_leftovers(tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(b"mask")
     assert fs.check_output_dir(tmp_path, "output") == tmp_path
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_atomic_outputs_get_the_umask_mode_not_tempfiles_private_one(tmp_path: Path) -> None:
+    """A mask or plans file in a shared data root must be readable by the group, as plain open() makes it."""
+    import os
+
+    from svseg.utils.fs import atomic_directory, atomic_write_text
+
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "plans.json", "{}")
+        with atomic_directory(tmp_path / "Dataset001_X") as folder:
+            (folder / "dataset.json").write_text("{}")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "plans.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "Dataset001_X").stat().st_mode & 0o777 == 0o755
