@@ -4,7 +4,8 @@ Why a module of its own: the demo prints one model's numbers and ``svseg compare
 models side by side; both must read exactly the same keys of the evaluation protocol
 (``metrics.json`` layout, docs/design/evaluation-protocol.md B11) so a number in the demo and in a comparison
 means the same thing. The headline per stratum is the object-level Dice (each reference object
-weighted 1), the lesion-wise detection F1 under the ``overlap`` rule, and the per-image Dice.
+weighted 1), the lesion-wise detection F1 under the ``overlap`` rule, and the per-image Dice,
+each with its 95 % case-bootstrap interval where the metrics.json holds one (``uncertainty``).
 Values are fractions in [0, 1]; ``None`` is an undefined value (an empty stratum).
 """
 
@@ -19,6 +20,7 @@ from svseg.errors import SvsegError
 
 STRATA = ("ultra_small", "small", "all")
 STRATUM_TITLES = {"ultra_small": "ultra-small (< 1 %)", "small": "small (< 10 %)", "all": "all"}
+Bounds = tuple[float, float] | None
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class StratumSummary:
     detection_f1: float | None
     image_dice: float | None
     n_slices: int
+    object_dice_ci: Bounds = None
+    detection_f1_ci: Bounds = None
+    image_dice_ci: Bounds = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON."""
@@ -51,10 +56,12 @@ def read_metrics(path: Path | str) -> dict[str, Any]:
 def summarise_metrics(metrics: dict[str, Any]) -> list[StratumSummary]:
     """One :class:`StratumSummary` per stratum, from the ``object`` and ``image`` blocks."""
     summaries = []
+    intervals = (metrics.get("uncertainty") or {}).get("strata", {})
     for stratum in STRATA:
         objects = metrics.get("object", {}).get(stratum, {})
         images = metrics.get("image", {}).get(stratum, {})
         detection = objects.get("detection", {}).get("overlap", {})
+        bounds = {figure: _bounds(interval) for figure, interval in intervals.get(stratum, {}).items()}
         summaries.append(StratumSummary(
             stratum=stratum,
             n_objects=int(objects.get("n_objects") or 0),
@@ -62,23 +69,38 @@ def summarise_metrics(metrics: dict[str, Any]) -> list[StratumSummary]:
             detection_f1=_number(detection.get("f1")),
             image_dice=_number(images.get("dice")),
             n_slices=int(images.get("n_slices") or 0),
+            object_dice_ci=bounds.get("object_dice"),
+            detection_f1_ci=bounds.get("detection_f1"),
+            image_dice_ci=bounds.get("image_dice"),
         ))
     return summaries
 
 
 def metrics_markdown(summaries: list[StratumSummary]) -> str:
-    """A markdown table of one model's stratified numbers (Dice and F1 as fractions)."""
+    """A markdown table of one model's stratified numbers (Dice and F1 as fractions, [95 % interval])."""
     lines = ["| stratum | objects | object Dice | detection F1 | slices | image Dice |",
              "|---|---:|---:|---:|---:|---:|"]
     for row in summaries:
-        lines.append(f"| {STRATUM_TITLES[row.stratum]} | {row.n_objects} | {format_value(row.object_dice)} | "
-                     f"{format_value(row.detection_f1)} | {row.n_slices} | {format_value(row.image_dice)} |")
+        lines.append(f"| {STRATUM_TITLES[row.stratum]} | {row.n_objects} | "
+                     f"{format_value(row.object_dice, bounds=row.object_dice_ci)} | "
+                     f"{format_value(row.detection_f1, bounds=row.detection_f1_ci)} | {row.n_slices} | "
+                     f"{format_value(row.image_dice, bounds=row.image_dice_ci)} |")
     return "\n".join(lines) + "\n"
 
 
-def format_value(value: float | None, digits: int = 3) -> str:
-    """A fraction with fixed digits; an undefined value prints as an en dash, never as 0."""
-    return "–" if value is None else f"{value:.{digits}f}"
+def format_value(value: float | None, digits: int = 3, bounds: Bounds = None) -> str:
+    """A fraction with fixed digits, and its interval when given; undefined prints as an en dash, never as 0."""
+    if value is None:
+        return "–"
+    text = f"{value:.{digits}f}"
+    return text if bounds is None else f"{text} [{bounds[0]:.{digits}f}, {bounds[1]:.{digits}f}]"
+
+
+def _bounds(interval: dict[str, Any] | None) -> Bounds:
+    """(low, high) of a metrics.json interval, None where it has none."""
+    if not interval or interval.get("low") is None or interval.get("high") is None:
+        return None
+    return float(interval["low"]), float(interval["high"])
 
 
 def _number(value: Any) -> float | None:

@@ -77,23 +77,27 @@ def page(title: str, sections: list[str]) -> str:
 
 
 def table(header: list[str], rows: list[list[Cell]], *, sortable: bool = False, table_id: str | None = None,
-          row_classes: list[str] | None = None) -> str:
-    """An HTML table; cells given as (text, number) sort by the number in a sortable table."""
+          cell_classes: list[list[str]] | None = None) -> str:
+    """An HTML table; cells given as (text, number) sort by the number in a sortable table.
+
+    `cell_classes` gives each body cell a CSS class ("" for none), row by row.
+    """
     attributes = (f' id="{html.escape(table_id)}"' if table_id else "") + (' class="sortable"' if sortable else "")
     head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
     body = []
     for index, row in enumerate(rows):
-        css = f' class="{row_classes[index]}"' if row_classes and row_classes[index] else ""
-        body.append(f"<tr{css}>" + "".join(_cell(cell) for cell in row) + "</tr>")
+        classes = cell_classes[index] if cell_classes else [""] * len(row)
+        body.append("<tr>" + "".join(_cell(cell, css) for cell, css in zip(row, classes, strict=True)) + "</tr>")
     return f"<table{attributes}><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body) + "\n</tbody></table>"
 
 
-def _cell(cell: Cell) -> str:
+def _cell(cell: Cell, css: str = "") -> str:
+    attributes = f' class="{html.escape(css)}"' if css else ""
     if isinstance(cell, tuple):
         text, number = cell
         value = "" if number is None else repr(float(number))
-        return f'<td data-value="{value}">{html.escape(text)}</td>'
-    return f"<td>{html.escape(cell)}</td>"
+        return f'<td data-value="{value}"{attributes}>{html.escape(text)}</td>'
+    return f"<td{attributes}>{html.escape(cell)}</td>"
 
 
 def image(path: Path, caption: str) -> str:

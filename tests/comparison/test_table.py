@@ -50,3 +50,16 @@ def test_read_metrics_names_the_file_on_error(tmp_path) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps(_metrics()))
     assert read_metrics(good)["protocol"] == "svseg-eval-1"
+
+
+def test_intervals_are_read_and_printed_beside_their_numbers() -> None:
+    metrics = _metrics()
+    metrics["uncertainty"] = {"strata": {"ultra_small": {
+        "object_dice": {"estimate": 0.5, "low": 0.31, "high": 0.66},
+        "detection_f1": {"estimate": 0.75, "low": None, "high": None},
+        "image_dice": {"estimate": 0.4, "low": 0.2, "high": 0.55}}}}
+    rows = {row.stratum: row for row in summarise_metrics(metrics)}
+    assert rows["ultra_small"].object_dice_ci == (0.31, 0.66) and rows["ultra_small"].detection_f1_ci is None
+    assert rows["small"].object_dice_ci is None
+    table = metrics_markdown(list(rows.values()))
+    assert "| ultra-small (< 1 %) | 12 | 0.500 [0.310, 0.660] | 0.750 | 3 | 0.400 [0.200, 0.550] |" in table
