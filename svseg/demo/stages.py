@@ -123,11 +123,17 @@ def predict_demo(dataset: DatasetRef, images_dir: Path, output_dir: Path, device
 
 def evaluate_demo(dataset: DatasetRef, predictions: Path, references: Path, out_dir: Path,
                   strata: dict[str, float]) -> Any:
-    """Stratified evaluation with the dataset's labels and the plan's thresholds."""
+    """Stratified evaluation with the dataset's labels and the plan's thresholds.
+
+    The overlays are drawn on the test images: staged cases keep their images in ``images/`` beside
+    the references' ``labels/`` (:func:`svseg.comparison.cases.stage_cases`).
+    """
     from svseg.evaluation.api import dataset_labels, evaluate_folders
 
+    images = references.parent / "images"
     return evaluate_folders(predictions, references, out_dir, labels=dataset_labels(dataset.folder_name),
-                            thresholds=(strata["ultra_small"], strata["small"]), num_workers=1)
+                            thresholds=(strata["ultra_small"], strata["small"]), num_workers=1,
+                            images_dir=images if images.is_dir() else None)
 
 
 def _tiles_per_slice(slice_shape: list[float], patch: tuple[int, ...]) -> int:

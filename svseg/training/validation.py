@@ -4,7 +4,9 @@ nnU-Net's ``perform_actual_validation`` predicts the held-out cases of the fold 
 ``fold_k/validation/`` and writes ``summary.json`` (Dice per class over whole cases). Small-object
 work needs more than that, so the same masks are then scored against the preprocessed
 ``gt_segmentations`` by :func:`svseg.evaluation.evaluate_folders`, split into the plan's
-area-ratio strata, into ``fold_k/validation/evaluation/`` (metrics.json, report.md, plots).
+area-ratio strata, into ``fold_k/validation/evaluation/`` (metrics.json, report.md, report.html,
+plots). The overlays are drawn on the cases' raw images (the raw dataset's ``imagesTr``, in the
+same original geometry as nnU-Net's exported validation masks and ``gt_segmentations``).
 """
 
 from __future__ import annotations
@@ -45,14 +47,17 @@ def evaluate_validation(
     dataset_json: dict[str, Any],
     strata: dict[str, float],
     num_workers: int | None = None,
+    images_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run svseg's evaluation on the fold's validation masks; returns the headline per stratum.
 
     With no more cases than cores the cases are scored in this process: starting a pool of
     spawned workers (each importing svseg, torch and SimpleITK) costs more than it saves then.
+    `images_dir` defaults to the raw ``imagesTr`` of the dataset whose ``gt_segmentations`` these are.
     """
     from svseg.evaluation import evaluate_folders
 
+    images_dir = images_dir if images_dir is not None else raw_images_dir(gt_dir)
     if num_workers is None:
         cases = len(list((fold_dir / "validation").glob(f"*{dataset_json.get('file_ending', '')}")))
         num_workers = 1 if cases <= (os.cpu_count() or 1) else None
@@ -65,8 +70,24 @@ def evaluate_validation(
         num_workers=num_workers,
         file_ending=dataset_json.get("file_ending"),
         chill=True,
+        images_dir=images_dir,
     )
     return {
         "metrics_path": str(result.metrics_path),
         "object_dice": {stratum: block.get("dice") for stratum, block in result.metrics.get("object", {}).items()},
     }
+
+
+def raw_images_dir(gt_dir: Path) -> Path | None:
+    """``imagesTr`` of the raw dataset named like the preprocessed folder holding `gt_dir`; None if absent."""
+    from svseg.errors import SvsegError
+    from svseg.paths import resolve_dataset
+
+    try:
+        images = resolve_dataset(Path(gt_dir).parent.name).raw_dir / "imagesTr"
+    except SvsegError:
+        return None
+    if not images.is_dir():
+        log.info("no raw images in %s: the validation overlays show the masks only", images)
+        return None
+    return images
