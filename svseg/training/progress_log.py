@@ -5,7 +5,8 @@ progress (its issue #2927). svseg shows a rich bar over each epoch's training it
 (silent when stderr is not a terminal, see :mod:`svseg.utils.progress`) and logs one line per
 epoch, always in this order: epoch, train loss, validation loss, pseudo-Dice per class, epoch
 time, ETA. nnU-Net's own messages still go to its ``training_log_*.txt`` in the fold folder and,
-at debug level, to svseg's log; nnU-Net's logger still draws ``progress.png``.
+at debug level, to svseg's log. ``progress.png`` is drawn by :mod:`svseg.training.progress_plot`
+(nnU-Net's logger with a plot that stays readable when one epoch's loss is far off).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from rich.progress import Progress, TaskID
 
+from svseg.training.progress_plot import use_readable_progress_plot
 from svseg.utils.progress import make_progress
 
 log = logging.getLogger(__name__)
@@ -77,8 +79,9 @@ class EpochProgressHooks:
         return result
 
     def on_epoch_end(self) -> None:
-        """Close the bar, let nnU-Net log/checkpoint/plot, then write the epoch line."""
+        """Close the bar, let nnU-Net log/checkpoint/plot (svseg's progress.png), then write the epoch line."""
         self.stop_progress()
+        use_readable_progress_plot(self.logger)
         epoch = self.current_epoch
         super().on_epoch_end()
         if self.local_rank == 0:
