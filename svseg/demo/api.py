@@ -92,7 +92,7 @@ class DemoResult:
             f"test cases:       {self.test_cases_dir}",
             f"predictions:      {self.predictions_dir}",
             f"metrics:          {self.metrics_path}",
-            f"report:           {self.report_path}",
+            f"report:           {self.report_path} (open {self.report_path.with_suffix('.html').name} in a browser)",
             "",
             f"Held-out test cases of {self.dataset}, by object area ratio (Dice and F1 as fractions):",
             "",
