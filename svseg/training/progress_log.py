@@ -20,6 +20,7 @@ from typing import Any
 from rich.progress import Progress, TaskID
 
 from svseg.training.progress_plot import use_readable_progress_plot
+from svseg.training.validation_progress import ValidationProgress
 from svseg.utils.progress import make_progress
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class EpochProgressHooks:
 
     _bar: Progress | None = None
     _bar_task: TaskID | None = None
+    _validation: ValidationProgress | None = None
 
     def train_step(self, batch: dict) -> dict:
         """nnU-Net's training step, advancing the epoch's bar (opened at the first step)."""
@@ -91,7 +93,8 @@ class EpochProgressHooks:
         """nnU-Net's log file as before; its console echo goes to svseg's log at debug level.
 
         When nothing handles svseg's log (the trainer run by nnU-Net's own ``nnUNetv2_train``),
-        nnU-Net keeps printing as it always does, so its users still see their epochs.
+        nnU-Net keeps printing as it always does, so its users still see their epochs. The messages
+        also drive the final validation's bar (:mod:`svseg.training.validation_progress`).
         """
         echo = also_print_to_console and not log.hasHandlers()
         # nnU-Net opens its log with the locale's encoding, which is ASCII on bare CI machines;
@@ -100,13 +103,19 @@ class EpochProgressHooks:
         super().print_to_log_file(*safe_args, also_print_to_console=echo, add_timestamp=add_timestamp)
         if also_print_to_console and not echo and self.local_rank == 0:
             log.debug(" ".join(str(arg) for arg in args))
+        if self.local_rank == 0:
+            if self._validation is None:
+                self._validation = ValidationProgress()
+            self._validation.observe(" ".join(str(arg) for arg in args), self)
 
     def stop_progress(self) -> None:
-        """Remove the bar (also after an interruption, so the terminal is left clean)."""
+        """Remove the bars (also after an interruption, so the terminal is left clean)."""
         if self._bar is not None:
             self._bar.stop()
         self._bar = None
         self._bar_task = None
+        if self._validation is not None:
+            self._validation.stop()
 
     def _epoch_line(self, epoch: int) -> str:
         value = self.logger.get_value
