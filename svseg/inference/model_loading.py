@@ -132,7 +132,8 @@ def model_arch(model_dir: Path) -> str | None:
     network = section.get("network") if isinstance(section.get("network"), dict) else {}
     if section.get("configuration", CONFIGURATION) == folder.configuration and isinstance(network.get("name"), str):
         return network["name"]
-    configuration = (plans.get("configurations") or {}).get(folder.configuration)
+    configurations = plans.get("configurations")
+    configuration = configurations.get(folder.configuration) if isinstance(configurations, dict) else None
     base = configuration.get("inherits_from") if isinstance(configuration, dict) else None
     if isinstance(base, str) and folder.configuration.startswith(f"{base}_"):
         from svseg.networks import is_network
@@ -189,7 +190,9 @@ def select_model(results_root: Path, dataset_dir: Path | None, model_dir: Path |
                          f"trained models: {listing}")
     if len(candidates) > 1:
         listing = "; ".join(m.choice for m in candidates)
-        hint = "--arch" if arch is None and len({c.arch for c in candidates}) == len(candidates) else "-d or -m"
+        names = [c.arch for c in candidates]
+        hint = "-d or -m" if arch is not None or len(set(names)) < len(names) else (
+            "--arch or -m" if None in names else "--arch")
         raise SvsegError(f"several trained models in {where}: {listing}; choose one with {hint}")
     return candidates[0].path
 
