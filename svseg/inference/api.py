@@ -163,8 +163,8 @@ def _run(todo: list[Case], folder: Path, folds: list[str], convention: str, torc
     from svseg.inference.inputs import read_case, to_nnunet_array
     from svseg.inference.model_loading import load_model
     from svseg.inference.predictor import make_predictor
+    from svseg.inference.progress import PredictionProgress
     from svseg.inference.writing import write_prediction
-    from svseg.utils.progress import track
 
     model = load_model(folder, folds, checkpoint)
     use_tta = (torch_device.type != "cpu") if tta is None else bool(tta)
@@ -180,16 +180,19 @@ def _run(todo: list[Case], folder: Path, folds: list[str], convention: str, torc
 
     batcher = ImageBatcher(predictor, save_probabilities, record)
     predicting_started, cpu_started = time.perf_counter(), time.process_time()
-    for case in track(todo, "Predicting"):
-        image = read_case(case, *channels)
-        network_input, properties = preprocess(predictor, *to_nnunet_array(image, convention))
-        if not image.is_volume and network_input.shape[1] == 1:
-            batcher.add((case, image), network_input, properties)
-            continue
-        batcher.flush()  # keep outputs in input order
-        record((case, image), predict_preprocessed(predictor, network_input, properties,
-                                                   with_probabilities=save_probabilities))
-    batcher.flush()
+    with PredictionProgress(len(todo)) as bar:
+        predictor.on_slices = bar.slices_predicted
+        for case in bar.cases(todo):
+            image = read_case(case, *channels)
+            network_input, properties = preprocess(predictor, *to_nnunet_array(image, convention))
+            bar.add_slices(network_input.shape[1])
+            if not image.is_volume and network_input.shape[1] == 1:
+                batcher.add((case, image), network_input, properties)
+                continue
+            batcher.flush()  # keep outputs in input order
+            record((case, image), predict_preprocessed(predictor, network_input, properties,
+                                                       with_probabilities=save_probabilities))
+        batcher.flush()
     result.seconds_predicting = time.perf_counter() - predicting_started
     result.cpu_seconds_predicting = time.process_time() - cpu_started
 

@@ -18,7 +18,7 @@ import contextlib
 import io
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from queue import Queue
 from threading import Thread
 from typing import TYPE_CHECKING
@@ -63,6 +63,7 @@ class SvsegPredictor(nnUNetPredictor):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
+        self.on_slices: Callable[[float], None] | None = None  # told each batch's share of the slices, per fold
 
     @torch.inference_mode()
     def _internal_predict_sliding_window_return_logits(self, data: torch.Tensor, slicers: list,
@@ -90,6 +91,9 @@ class SvsegPredictor(nnUNetPredictor):
             for prediction, s in zip(predictions, batch_slicers, strict=True):
                 logits[s] += prediction
                 weights[s[1:]] += gaussian
+            if self.on_slices is not None:
+                folds = max(1, len(self.list_of_parameters))
+                self.on_slices(len(batch_slicers) / len(slicers) * data.shape[1] / folds)
         logits /= weights
         return logits
 
