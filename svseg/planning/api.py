@@ -43,7 +43,7 @@ from svseg.planning.plans import CONFIGURATION, PLANS_NAME, SvsegPlans, load_pla
 from svseg.planning.presets import DEFAULT_PRESET, load_preset
 from svseg.utils.fs import atomic_write_json, check_writable_dir, remove_stale_temporaries
 from svseg.utils.locks import run_lock
-from svseg.utils.progress import progress_enabled, track
+from svseg.utils.progress import folder_progress, progress_enabled, track
 
 log = logging.getLogger(__name__)
 
@@ -331,10 +331,15 @@ def _preprocess(ref: DatasetRef, plans: SvsegPlans, case_ids: list[str], process
     marker.unlink(missing_ok=True)
     from nnunetv2.experiment_planning.plan_and_preprocess_api import preprocess_dataset
 
-    with _nnunet_stdout_to_log():
+    started = time.perf_counter()
+    # nnU-Net's own bar is tqdm; svseg's rich bar counts the CASE.pkl each finished case ends with
+    with _nnunet_stdout_to_log(), folder_progress(data_dir, "*.pkl", len(case_ids), "preprocessing cases"):
         preprocess_dataset(ref.dataset_id, plans.plans_name, (plans.configuration,), [processes],
-                           verbose=False, show_progress_bar=progress_enabled())
+                           verbose=False, show_progress_bar=False)
     atomic_write_json(marker, key)
+    seconds = time.perf_counter() - started
+    log.info("preprocessed %d cases in %.1f s (%.2f s per case) into %s", len(case_ids), seconds,
+             seconds / max(len(case_ids), 1), data_dir)
     return f"done ({len(case_ids)} cases in {data_dir})"
 
 

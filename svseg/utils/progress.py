@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from rich.console import Console
@@ -60,3 +63,36 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         for item in items:
             yield item
             progress.advance(task)
+
+
+@contextmanager
+def folder_progress(folder: Path, pattern: str, total: int, description: str,
+                    interval: float = 0.5) -> Iterator[Progress]:
+    """A bar counting files matching `pattern` in `folder` while the block runs.
+
+    For work done by another library's worker processes that report nothing back (nnU-Net's
+    preprocessing writes one ``CASE.pkl`` per finished case): a thread polls the folder every
+    `interval` seconds. No thread runs when bars are off.
+    """
+
+    def count() -> int:
+        return sum(1 for _ in folder.glob(pattern)) if folder.is_dir() else 0
+
+    stop = threading.Event()
+    with make_progress() as progress:
+        task = progress.add_task(description, total=total)
+
+        def watch() -> None:
+            while not stop.wait(interval):
+                progress.update(task, completed=count())
+
+        watcher = threading.Thread(target=watch, name="svseg-folder-progress", daemon=True)
+        if progress_enabled():
+            watcher.start()
+        try:
+            yield progress
+        finally:
+            stop.set()
+            if watcher.is_alive():
+                watcher.join()
+            progress.update(task, completed=count())
