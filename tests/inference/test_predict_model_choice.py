@@ -61,6 +61,27 @@ def test_a_hostile_checkpoint_exits_2_naming_it_and_never_runs(planned: dict, tm
     assert not (tmp_path / "MARKER").exists() and not out.exists()
 
 
+@pytest.mark.parametrize(("problem", "expected"), [("truncated", "cannot be read"), ("folder", "is a folder"),
+                                                   ("empty", "empty file")])
+def test_a_broken_checkpoint_exits_2_naming_it(planned: dict, tmp_path: Path, problem: str, expected: str) -> None:
+    model = make_model_folder(tmp_path / "results", planned["png"])
+    path = model / "fold_0" / "checkpoint_final.pth"
+    whole = path.read_bytes()
+    path.unlink()
+    if problem == "truncated":
+        path.write_bytes(whole[: len(whole) // 3])
+    elif problem == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"")
+    out = tmp_path / "masks"
+    result = runner.invoke(app, ["predict", "-i", str(_scans(tmp_path / "scans")), "-o", str(out), "-m", str(model)])
+    assert result.exit_code == 2, result.output
+    line = _one_line(result.output)
+    assert line.startswith(f"svseg: error: {path}: ") and expected in line
+    assert not out.exists()
+
+
 def test_two_models_and_no_arch_exit_2_listing_both(planned: dict, tmp_path: Path, isolated_data_root: Path) -> None:
     results = isolated_data_root / "results"
     make_model_folder(results, planned["png"])
