@@ -29,8 +29,9 @@ def load_json(path: Path) -> dict[str, Any]:
         content = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SvsegError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SvsegError(f"{path}: not valid JSON ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or not UTF-8
+        raise SvsegError(f"{path}: not valid JSON ({' '.join(str(exc).split())[:160] or type(exc).__name__})"
+                         ) from None
     if not isinstance(content, dict):
         raise SvsegError(f"{path}: expected a JSON object at the top level")
     return content

@@ -21,6 +21,7 @@ from svseg.datasets.problems import DatasetProblemsError, Problem, ProblemList
 from svseg.datasets.raw_dataset import RawCase, list_raw_cases
 from svseg.errors import SvsegError
 from svseg.io import read_image, read_mask
+from svseg.io.dataset_json_safety import check_dataset_json_is_data
 from svseg.paths import DatasetRef, resolve_dataset
 from svseg.utils.progress import track
 
@@ -75,6 +76,7 @@ def validate_folder(folder: Path) -> ValidationReport:
     json_path = folder / "dataset.json"
     try:
         content = load_json(json_path)
+        check_dataset_json_is_data(content, json_path)  # nnU-Net looks its reader field up by name
     except SvsegError as exc:
         report.problems.append(Problem(json_path, str(exc).removeprefix(f"{json_path}: ")))
         return report

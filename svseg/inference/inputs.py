@@ -25,7 +25,6 @@ single mask is written.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from svseg.errors import SvsegError
 from svseg.inference.channel_files import describe_case, group_channel_files
 from svseg.io import Image, check_exists, file_ending, stem_of
 from svseg.io.channel_rule import ChannelRule, apply_rule, plan_case, rule_for_dataset_json
+from svseg.io.dataset_json_safety import read_dataset_json
 from svseg.io.source_files import SourceInfo, probe_source
 
 log = logging.getLogger(__name__)
@@ -184,15 +184,9 @@ def _check_unique_outputs(cases: list[Case]) -> None:
 def model_input_rule(model_dir: Path) -> ChannelRule:
     """The channel rule of the model in `model_dir`, from its dataset.json (see the module docstring)."""
     path = Path(model_dir) / "dataset.json"
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SvsegError(f"{path}: not found; is {path.parent} a trained model folder?") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SvsegError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(content, dict):
-        raise SvsegError(f"{path}: expected a JSON object at the top level")
-    return rule_for_dataset_json(content, path)
+    if not path.is_file():
+        raise SvsegError(f"{path}: not found; is {path.parent} a trained model folder?")
+    return rule_for_dataset_json(read_dataset_json(path), path)
 
 
 def probe_case(case: Case) -> list[SourceInfo]:

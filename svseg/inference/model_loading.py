@@ -363,9 +363,16 @@ def _channel_names(dataset_json: dict, model_dir: Path) -> dict:
 
 
 def _read_json(path: Path) -> dict:
+    """A model folder's JSON file; its dataset.json also checked as data (nnU-Net looks a reader up by name)."""
+    from svseg.io.dataset_json_safety import check_dataset_json_is_data
+
     if not path.is_file():
         raise SvsegError(f"{path}: not found; is {path.parent} a trained model folder?")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SvsegError(f"{path}: not valid JSON ({exc})") from None
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or not UTF-8; deep nesting
+        raise SvsegError(f"{path}: not valid JSON ({' '.join(str(exc).split())[:160] or type(exc).__name__})"
+                         ) from None
+    if path.name == "dataset.json":
+        check_dataset_json_is_data(content, path)
+    return content

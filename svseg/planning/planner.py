@@ -34,6 +34,7 @@ from nnunetv2.utilities.json_export import recursive_fix_for_json_export
 from nnunetv2.utilities.label_handling.label_handling import LabelManager
 
 from svseg.errors import SvsegError
+from svseg.io.dataset_json_safety import check_dataset_json_is_data
 from svseg.networks import architecture_block
 from svseg.paths import preprocessed_root
 from svseg.planning import amplification as amp
@@ -60,6 +61,7 @@ class SvsegPlanner(ExperimentPlanner):
         self.gpu_memory_gb = float(gpu_memory_gb or preset.planning.gpu_memory_gb)
         super().__init__(dataset_name_or_id, gpu_memory_target_in_gb=self.gpu_memory_gb,
                          preprocessor_name="DefaultPreprocessor", plans_name=plans_name)
+        check_dataset_json_is_data(self.dataset_json, Path(self.raw_dataset_folder) / "dataset.json")
         section = self.dataset_fingerprint.get(SECTION)
         if not isinstance(section, dict):
             raise SvsegError(f"{self.dataset_name}: the fingerprint has no svseg section; re-run plan-and-preprocess")

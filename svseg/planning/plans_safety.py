@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from svseg.errors import SvsegError
+from svseg.io.dataset_json_safety import READER_WRITERS
 
 # Exactly the names nnU-Net 2.8.1's planners write (and SvsegPlanner, svseg/planning/planner.py).
-IMAGE_READER_WRITERS = frozenset(
-    {"NaturalImage2DIO", "SimpleITKIO", "SimpleITKIOWithReorient", "Tiff3DIO", "NibabelIO", "NibabelIOWithReorient"}
-)
+IMAGE_READER_WRITERS = READER_WRITERS
 LABEL_MANAGERS = frozenset({"LabelManager"})
 EXPERIMENT_PLANNERS = frozenset({
     "SvsegPlanner", "ExperimentPlanner", "ResEncUNetPlanner", "nnUNetPlannerResEncM", "nnUNetPlannerResEncL",

@@ -136,10 +136,13 @@ def _recorded_plans(fold_dir: Path, fallback: SvsegPlans) -> tuple[SvsegPlans, d
 
 
 def _read_dataset_json(preprocessed_dir: Path) -> dict[str, Any]:
+    """The preprocessed dataset.json: readable, and naming no reader nnU-Net would look up by name."""
+    from svseg.io.dataset_json_safety import read_dataset_json
+
     path = preprocessed_dir / "dataset.json"
     if not path.is_file():
         raise SvsegError(f"{path}: missing; run svseg plan-and-preprocess first")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_dataset_json(path)
 
 
 def train(

@@ -35,7 +35,9 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from torch import nn
 
 from svseg.errors import SvsegError
+from svseg.io.dataset_json_safety import check_dataset_json_is_data
 from svseg.planning.plans import Recipe, parse_plans
+from svseg.planning.plans_safety import check_plans_are_data
 from svseg.training.amplified_sampling import AmplifiedSamplingHooks
 from svseg.training.checkpoints import AtomicCheckpointHooks
 from svseg.training.distributed_hooks import DistributedSetupHooks, DistributedTraceHooks, MainProcessWriteHooks
@@ -53,6 +55,9 @@ class SvsegTrainer(EpochProgressHooks, AtomicCheckpointHooks, RegistryNetworkHoo
 
     Set :attr:`pretrained_encoder` to True before ``initialize()`` when pretrained encoder
     weights will be loaded; only then does ``recipe.freeze_encoder_fraction`` freeze the encoder.
+    The plans and dataset.json are checked as data before nnU-Net's constructor sees them, so
+    nnU-Net's own ``nnUNetv2_train ... -tr SvsegTrainer`` cannot reach its by-name lookups with a
+    hostile plans file either.
     """
 
     def __init__(
@@ -63,6 +68,10 @@ class SvsegTrainer(EpochProgressHooks, AtomicCheckpointHooks, RegistryNetworkHoo
         dataset_json: dict,
         device: torch.device = torch.device("cuda"),
     ) -> None:
+        named = plans if isinstance(plans, dict) else {}
+        folder = Path(str(named.get("dataset_name", "")))
+        check_plans_are_data(plans, folder / f"{named.get('plans_name', 'plans')}.json")
+        check_dataset_json_is_data(dataset_json, folder / "dataset.json")
         plans.setdefault("continue_training", False)
         super().__init__(plans, configuration, fold, dataset_json, device)
         plans_file = Path(f"{self.plans_manager.plans_name}.json")
