@@ -74,7 +74,7 @@ K2: tuple[int, ...] = tuple(range(8, 16))
 def check_mode(mode: str) -> str:
     """`mode` if it is one of :data:`MODES`, else a user error."""
     if mode not in MODES:
-        raise SvsegError(f"amplification {mode!r}: must be one of {', '.join(MODES)}")
+        raise SvsegError(f"--amplification {mode!r}: must be one of {', '.join(MODES)}")
     return mode
 
 

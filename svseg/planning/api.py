@@ -2,10 +2,11 @@
 
 The function behind ``svseg plan-and-preprocess``. It is safe to re-run at any point:
 
-- the fingerprint is reused when its svseg section matches the cases and thresholds;
+- the fingerprint is reused when its svseg section matches the cases, the thresholds and the raw
+  files (name, size, modification time: a raw file edited in place is measured again);
 - planning always runs (it is deterministic and takes seconds), and plans are written atomically;
 - nnU-Net's preprocessing is skipped only when a completion record, written after nnU-Net
-  finished, names the same cases and the same preprocessing settings and every case's files
+  finished, names the same cases, raw files and preprocessing settings and every case's files
   exist; otherwise it is redone from scratch (nnU-Net's preprocessor empties its folder first).
   An interrupted run therefore needs no manual clean-up: the next run also removes the temporary
   files a killed run left (:func:`svseg.utils.fs.remove_stale_temporaries`).
@@ -38,12 +39,18 @@ from typing import Any
 from svseg.errors import SvsegError
 from svseg.paths import DatasetRef, export_nnunet_environment, resolve_dataset
 from svseg.planning.amplification import check_mode
-from svseg.planning.fingerprint import FINGERPRINT_FILE, SECTION, AreaRatioFingerprintExtractor
+from svseg.planning.fingerprint import (
+    FINGERPRINT_FILE,
+    RAW_STAMP,
+    SECTION,
+    AreaRatioFingerprintExtractor,
+)
 from svseg.planning.plans import CONFIGURATION, PLANS_NAME, SvsegPlans, load_plans, plans_path
 from svseg.planning.presets import DEFAULT_PRESET, load_preset
+from svseg.planning.raw_files import check_raw_dataset, first_bad_raw_file
 from svseg.utils.fs import atomic_write_json, check_writable_dir, remove_stale_temporaries
 from svseg.utils.locks import run_lock
-from svseg.utils.progress import folder_progress, progress_enabled, track
+from svseg.utils.progress import folder_progress, progress_enabled
 
 log = logging.getLogger(__name__)
 
@@ -122,18 +129,19 @@ def plan_and_preprocess(
         raise SvsegError(f"-np {num_processes}: need at least one process")
     if gpu_memory_gb is not None and gpu_memory_gb <= 0:
         raise SvsegError(f"--gpu-memory-gb {gpu_memory_gb}: must be > 0")
-    case_ids = check_raw_dataset(ref)
+    case_ids, stamp = check_raw_dataset(ref)
     folder = ref.preprocessed_dir
     if folder.exists() and not folder.is_dir():
         raise SvsegError(f"{folder}: expected the preprocessed dataset folder, found a file; remove it")
     check_writable_dir(folder, "preprocessed dataset")
     with run_lock(folder / LOCK_FILE, f"svseg plan-and-preprocess -d {ref.folder_name}"):
         remove_stale_temporaries(folder, recursive=True)
-        return _plan_locked(ref, chosen, processes, gpu_memory_gb, preprocess, clean, amplification, case_ids)
+        return _plan_locked(ref, chosen, processes, gpu_memory_gb, preprocess, clean, amplification, case_ids,
+                            stamp)
 
 
 def _plan_locked(ref: DatasetRef, chosen: Any, processes: int, gpu_memory_gb: float | None, preprocess: bool,
-                 clean: bool, amplification: str, case_ids: list[str]) -> PlanResult:
+                 clean: bool, amplification: str, case_ids: list[str], stamp: str) -> PlanResult:
     """Fingerprint, plan and preprocess, holding the dataset's lock (checks done)."""
     from svseg.planning.planner import SvsegPlanner
 
@@ -145,7 +153,7 @@ def _plan_locked(ref: DatasetRef, chosen: Any, processes: int, gpu_memory_gb: fl
         _read_json(plans_file, "plans file")
     seconds: dict[str, float] = {}
     with _timed(seconds, "fingerprint"):
-        fingerprint = _fingerprint(ref, chosen, processes)
+        fingerprint = _fingerprint(ref, chosen, processes, stamp)
     with _timed(seconds, "plan"), _nnunet_stdout_to_log():
         SvsegPlanner(ref.dataset_id, chosen, gpu_memory_gb, amplification=amplification).plan_experiment()
     plans = load_plans(plans_file)
@@ -153,100 +161,27 @@ def _plan_locked(ref: DatasetRef, chosen: Any, processes: int, gpu_memory_gb: fl
         state = "skipped (--no-preprocess)"
     else:
         with _timed(seconds, "preprocess"):
-            state = _preprocess(ref, plans, case_ids, processes)
+            state = _preprocess(ref, plans, case_ids, processes, stamp)
     return PlanResult(ref.folder_name, plans, folder / FINGERPRINT_FILE, state, fingerprint[SECTION], seconds)
 
 
-def check_raw_dataset(ref: DatasetRef) -> list[str]:
-    """The raw dataset's case ids; a missing or malformed raw dataset is a user error naming the file."""
-    dataset_json = ref.raw_dir / "dataset.json"
-    if not dataset_json.is_file():
-        raise SvsegError(f"{dataset_json}: no raw dataset for {ref.folder_name} (import it first with svseg import)")
-    description = _read_json(dataset_json, "dataset.json")
-    missing = [key for key in ("labels", "file_ending", "numTraining") if key not in description]
-    if "channel_names" not in description and "modality" not in description:
-        missing.append("channel_names")
-    if missing:
-        raise SvsegError(f"{dataset_json}: missing key(s) {', '.join(missing)}")
-    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
-
-    try:
-        cases = get_filenames_of_train_images_and_targets(str(ref.raw_dir), description)
-    except FileNotFoundError as exc:
-        raise SvsegError(f"{ref.raw_dir}: incomplete raw dataset ({exc})") from None
-    if not cases:
-        raise SvsegError(f"{ref.raw_dir / 'imagesTr'}: no training images ending in {description['file_ending']}")
-    for case_id, files in cases.items():
-        for path in [*files["images"], files["label"]]:
-            _check_readable(Path(path), case_id)
-    if int(description["numTraining"]) != len(cases):
-        log.warning("%s: numTraining is %s but %d cases were found", dataset_json, description["numTraining"],
-                    len(cases))
-    return sorted(cases)
-
-
-def _check_readable(path: Path, case_id: str) -> None:
-    """The file exists, opens and is not empty (a cheap check of every file before planning)."""
-    if not path.is_file():
-        raise SvsegError(f"{path}: file of case {case_id} is missing")
-    try:
-        with open(path, "rb") as handle:
-            first = handle.read(1)
-    except OSError as exc:
-        raise SvsegError(f"{path}: file of case {case_id} cannot be read ({exc.strerror})") from None
-    if not first:
-        raise SvsegError(f"{path}: file of case {case_id} is empty (0 bytes)")
-
-
-def _fingerprint(ref: DatasetRef, chosen: Any, processes: int) -> dict[str, Any]:
+def _fingerprint(ref: DatasetRef, chosen: Any, processes: int, stamp: str) -> dict[str, Any]:
     """nnU-Net's fingerprint with svseg's section; a raw file nnU-Net cannot read is one line naming it."""
     from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset
 
     try:
         with _nnunet_stdout_to_log():
             return extract_fingerprint_dataset(
-                ref.dataset_id, AreaRatioFingerprintExtractor.configured(chosen.strata), processes,
+                ref.dataset_id, AreaRatioFingerprintExtractor.configured(chosen.strata, stamp), processes,
                 check_dataset_integrity=False, clean=False, verbose=False, show_progress_bar=progress_enabled())
     except SvsegError:
         raise
     except Exception as exc:
         log.debug("fingerprinting %s failed (%r); reading each raw file to find the cause", ref.folder_name, exc)
-        problem = unreadable_raw_file(ref)
+        problem = first_bad_raw_file(ref)
         if problem is None:
             raise  # every file reads: a bug, keep the traceback
         raise SvsegError(problem) from None
-
-
-def unreadable_raw_file(ref: DatasetRef) -> str | None:
-    """The first raw file nnU-Net's reader cannot read, as a message line naming it; None when all read.
-
-    Reads every case in this process with the reader nnU-Net picks for the dataset's file ending:
-    slow, so only used once fingerprinting has failed, to turn a worker's traceback into the file.
-    """
-    from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
-    from nnunetv2.utilities.utils import get_filenames_of_train_images_and_targets
-
-    description = _read_json(ref.raw_dir / "dataset.json", "dataset.json")
-    with _nnunet_stdout_to_log():
-        reader = determine_reader_writer_from_dataset_json(description, None, verbose=False)
-    cases = get_filenames_of_train_images_and_targets(str(ref.raw_dir), description)
-    for case_id in track(sorted(cases), "looking for the unreadable file"):
-        files = cases[case_id]
-        reads = [(image, "image", lambda p: reader().read_images((p,))) for image in files["images"]]
-        for path, what, read in [*reads, (files["label"], "label", lambda p: reader().read_seg(p))]:
-            try:
-                with _nnunet_stdout_to_log():
-                    read(path)
-            except Exception as exc:
-                return f"{path}: {what} of case {case_id} cannot be read by nnU-Net's {reader.__name__} " + (
-                    f"({_one_line(exc)})")
-    return None
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception as one short line (SimpleITK's messages span several)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_preprocessed(ref: DatasetRef, plans: SvsegPlans) -> None:
@@ -269,7 +204,7 @@ def check_preprocessed(ref: DatasetRef, plans: SvsegPlans) -> None:
     if missing:
         raise SvsegError(f"{missing[0]}: missing, with {len(missing) - 1} other preprocessed file(s) of "
                          f"{ref.folder_name}; {again}")
-    if recorded != _preprocessing_key(plans, cases):
+    if {k: v for k, v in recorded.items() if k != RAW_STAMP} != _preprocessing_key(plans, cases):
         log.warning("%s: preprocessed with other settings than %s now holds; run svseg plan-and-preprocess -d %s "
                     "to redo it", data_dir, plans.path.name, ref.name)
 
@@ -290,9 +225,9 @@ def _missing_files(data_dir: Path, cases: list[str]) -> list[Path]:
 def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SvsegError(f"{path}: {what} is not valid JSON ({exc}); fix or delete it, or re-run with --clean"
-                         ) from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or not UTF-8
+        raise SvsegError(f"{path}: {what} is not valid JSON ({' '.join(str(exc).split())[:160]}); fix or delete it, "
+                         "or re-run with --clean") from None
 
 
 def _remove_outputs(folder: Path) -> None:
@@ -310,22 +245,23 @@ def _marker_path(data_dir: Path) -> Path:
     return data_dir.with_name(f"{data_dir.name}.complete.json")
 
 
-def _preprocessing_key(plans: SvsegPlans, case_ids: list[str]) -> dict[str, Any]:
-    """Everything nnU-Net's preprocessed arrays depend on (not batch size or network)."""
+def _preprocessing_key(plans: SvsegPlans, case_ids: list[str], stamp: str | None = None) -> dict[str, Any]:
+    """Everything nnU-Net's preprocessed arrays depend on (not batch size or network), with the raw files' stamp."""
     configuration = plans.nnunet_configuration()
     relevant = {key: value for key, value in configuration.items() if key not in ("batch_size", "architecture")}
     relevant["transpose_forward"] = plans.raw.get("transpose_forward")
     relevant["intensity"] = plans.raw.get("foreground_intensity_properties_per_channel")
     digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
-    return {"plans_name": plans.plans_name, "configuration": plans.configuration, "settings_sha256": digest,
-            "cases": case_ids}
+    key = {"plans_name": plans.plans_name, "configuration": plans.configuration, "settings_sha256": digest,
+           "cases": case_ids}
+    return key if stamp is None else {**key, RAW_STAMP: stamp}
 
 
-def _preprocess(ref: DatasetRef, plans: SvsegPlans, case_ids: list[str], processes: int) -> str:
+def _preprocess(ref: DatasetRef, plans: SvsegPlans, case_ids: list[str], processes: int, stamp: str) -> str:
     """Run nnU-Net's DefaultPreprocessor unless a matching completion record says it is done."""
     data_dir = ref.preprocessed_dir / str(plans.nnunet_configuration()["data_identifier"])
     marker = _marker_path(data_dir)
-    key = _preprocessing_key(plans, case_ids)
+    key = _preprocessing_key(plans, case_ids, stamp)
     if marker.is_file() and _complete(marker, key, data_dir):
         return f"up to date ({data_dir})"
     marker.unlink(missing_ok=True)

@@ -20,10 +20,12 @@ nnU-Net's part without ``svseg`` (which the next run completes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,16 +36,18 @@ from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor impo
 from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_dataset_json
 
 from svseg.errors import SvsegError
+from svseg.io.dataset_json_safety import check_dataset_json_is_data
 from svseg.paths import preprocessed_root
 from svseg.planning.area_ratio import CaseObjects, measure_case, measure_case_star
 from svseg.planning.object_stats import DEFAULT_STRATA, check_strata, summarise_case, summarise_dataset
-from svseg.utils.fs import atomic_write_json
+from svseg.utils.fs import atomic_write_bytes, atomic_write_json
 from svseg.utils.progress import make_progress, track
 
 log = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "dataset_fingerprint.json"
 SECTION = "svseg"
+RAW_STAMP = "raw_files_sha256"
 SECTION_VERSION = 2  # 2: per-slice foreground pixels per case (amplification.py)
 _PROGRESS = "Measuring objects per slice"
 _NNUNET_KEYS = ("spacings", "shapes_after_crop", "foreground_intensity_properties_per_channel",
@@ -119,6 +123,37 @@ def _spawn_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     pool.shutdown(wait=True)
 
 
+def raw_files_stamp(files: Iterable[Path | str]) -> str:
+    """SHA-256 over each file's name, size and modification time: a fingerprint or preprocessing made
+    from raw files that were since edited, replaced or touched is recomputed, not reused."""
+    digest = hashlib.sha256()
+    for name in sorted(str(f) for f in files):
+        info = os.stat(name)
+        digest.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+@contextmanager
+def _kept_unless_done(path: Path) -> Iterator[None]:
+    """On any failure in the block, put `path` back as it was (content and modification time, or absent).
+
+    nnU-Net's extractor saves its fingerprint (in place) before svseg measures the objects, and the
+    measuring refuses label values dataset.json does not declare; a refused run leaves the file as
+    it found it.
+    """
+    before = path.stat() if path.is_file() else None
+    content = path.read_bytes() if before is not None else None
+    try:
+        yield
+    except BaseException:
+        if content is None:
+            path.unlink(missing_ok=True)
+        elif not path.is_file() or path.read_bytes() != content or path.stat().st_mtime_ns != before.st_mtime_ns:
+            atomic_write_bytes(path, content)
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        raise
+
+
 def read_fingerprint(path: Path) -> dict[str, Any] | None:
     """The fingerprint at `path`, None when absent; a corrupt file is a user error naming it."""
     if not path.is_file():
@@ -140,33 +175,45 @@ class AreaRatioFingerprintExtractor(DatasetFingerprintExtractor):
     """
 
     strata: dict[str, float] = DEFAULT_STRATA
+    raw_stamp: str | None = None  # raw_files_stamp of the raw files now; None: not checked
 
     @classmethod
-    def configured(cls, strata: Mapping[str, float]) -> type[AreaRatioFingerprintExtractor]:
-        """A subclass with other stratum thresholds (fractions of the slice)."""
-        return type(cls.__name__, (cls,), {"strata": check_strata(strata)})
+    def configured(cls, strata: Mapping[str, float], raw_stamp: str | None = None
+                   ) -> type[AreaRatioFingerprintExtractor]:
+        """A subclass with other stratum thresholds (fractions of the slice), reusing only a fingerprint of
+        raw files with stamp `raw_stamp` (:func:`raw_files_stamp`)."""
+        return type(cls.__name__, (cls,), {"strata": check_strata(strata), "raw_stamp": raw_stamp})
 
     def run(self, overwrite_existing: bool = False) -> dict:
         """Return the extended fingerprint, computing only what is missing or stale."""
+        check_dataset_json_is_data(self.dataset_json, Path(self.input_folder) / "dataset.json")
         path = preprocessed_root() / self.dataset_name / FINGERPRINT_FILE
         case_ids = sorted(self.dataset)
         existing = None if overwrite_existing else read_fingerprint(path)
+        if existing is not None and not self._same_raw_files(existing):
+            log.info("raw files of %s changed since the fingerprint; computing it again", self.dataset_name)
+            existing = None
         if existing is not None and self._section_is_current(existing, case_ids):
             log.info("fingerprint of %s is up to date", self.dataset_name)
             return existing
         reusable = existing if existing is not None and self._nnunet_part_is_usable(existing, case_ids) else None
         jobs = self._jobs(case_ids)
-        if reusable is not None or min(int(self.num_processes), len(jobs)) == 1:
-            fingerprint = reusable or super().run(overwrite_existing=True)
-            transpose_forward = dataset_transpose(fingerprint["spacings"])
-            measured = self._measure(jobs, transpose_forward, int(self.num_processes))
-        else:
-            fingerprint, transpose_forward, measured = self._measure_alongside_nnunet(jobs)
+        with _kept_unless_done(path):  # nnU-Net writes its part before svseg's measuring can refuse a label
+            if reusable is not None or min(int(self.num_processes), len(jobs)) == 1:
+                fingerprint = reusable or super().run(overwrite_existing=True)
+                transpose_forward = dataset_transpose(fingerprint["spacings"])
+                measured = self._measure(jobs, transpose_forward, int(self.num_processes))
+            else:
+                fingerprint, transpose_forward, measured = self._measure_alongside_nnunet(jobs)
         fingerprint = dict(fingerprint)
         fingerprint[SECTION] = self._section(measured, transpose_forward)
         atomic_write_json(path, fingerprint)
         # Round-trip so callers see exactly what the file holds (JSON keys are strings).
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def _same_raw_files(self, fingerprint: dict[str, Any]) -> bool:
+        section = fingerprint.get(SECTION)
+        return self.raw_stamp is None or (isinstance(section, dict) and section.get(RAW_STAMP) == self.raw_stamp)
 
     def _section_is_current(self, fingerprint: dict[str, Any], case_ids: list[str]) -> bool:
         section = fingerprint.get(SECTION)
@@ -240,6 +287,7 @@ class AreaRatioFingerprintExtractor(DatasetFingerprintExtractor):
             "slice_axis": transpose_forward[0],
             "transpose_forward": transpose_forward,
             "strata": dict(self.strata),
+            **({RAW_STAMP: self.raw_stamp} if self.raw_stamp is not None else {}),
             "classes": classes,
             "summary": summarise_dataset(measured, self.strata),
             "cases": {case.case_id: {**summarise_case(case, self.strata), "foreground_px": foreground_px(case, classes)}

@@ -104,7 +104,11 @@ def load_preset(name_or_path: str | Path) -> Preset:
         path = Path(text_name)
         if not path.is_file():
             raise SvsegError(f"{path}: preset file not found")
-        source, where = path.read_text(encoding="utf-8"), str(path)
+        where = str(path)
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SvsegError(f"{path}: preset file cannot be read as text ({type(exc).__name__})") from None
     else:
         resource = resources.files(_PACKAGE) / _FOLDER / f"{text_name}.json"
         if not resource.is_file():
@@ -112,8 +116,8 @@ def load_preset(name_or_path: str | Path) -> Preset:
         source, where = resource.read_text(encoding="utf-8"), f"preset {text_name}"
     try:
         data = json.loads(source)
-    except json.JSONDecodeError as exc:
-        raise SvsegError(f"{where}: not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
+        raise SvsegError(f"{where}: not valid JSON ({' '.join(str(exc).split())[:160]})") from None
     return parse_preset(data, where)
 
 
@@ -127,6 +131,11 @@ def parse_preset(data: Any, where: str) -> Preset:
     network = data.get("network", {})
     if not isinstance(network, dict) or not isinstance(network.get("name"), str):
         raise SvsegError(f"{where}: 'network' must be {{'name': ..., 'kwargs': {{...}}}}")
+    from svseg.networks import is_network, list_networks
+
+    if not is_network(network["name"]):
+        raise SvsegError(f"{where}: network {network['name']!r} is not registered; registered: "
+                         f"{', '.join(list_networks())}")
     try:
         strata = check_strata(data.get("strata", DEFAULT_STRATA))
         planning = _parse_rules(data.get("planning", {}))
