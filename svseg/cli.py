@@ -14,17 +14,44 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from typer.core import TyperGroup
 
 from svseg import __version__
 from svseg.errors import SvsegError
 
+stdout = Console()
+stderr = Console(stderr=True)
+# Click's UsageError, found through typer's own BadParameter: typer >= 0.2x vendors click, older ones use it.
+_UsageError = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError")
+
+
+class OneLineUsageErrors(TyperGroup):
+    """Typer's command group, with a malformed command line refused like any other input: one line, exit 2.
+
+    Click reports an option value it cannot parse (``--id eleven``), an unknown option or a
+    missing one as a usage block in a box; svseg reports it as one ``svseg: error:`` line naming
+    the option. A bare ``svseg`` still prints the help.
+    """
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command asked for its help
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            stderr.print(f"svseg: error: {message} (see {where} --help)", markup=False, highlight=False,
+                         soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     help="svseg: self-configuring segmentation of small medical objects (SvANet on nnU-Net).",
 )
-stdout = Console()
-stderr = Console(stderr=True)
 
 
 @contextmanager
