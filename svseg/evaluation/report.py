@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 PIXEL_COLUMNS = (("dice", "Dice"), ("iou", "IoU"), ("sensitivity", "sens."), ("precision", "prec."),
                  ("specificity", "spec."), ("f2", "F2"))
 WORST = 10
+ROUGH_BELOW = 10  # cases: fewer make a bootstrap interval a rough guide only
 
 
 def render_report(metrics: dict, plot_names: list[str], overlays: list[OverlayFigure] | None = None) -> str:
@@ -50,9 +51,11 @@ def interval_note(metrics: dict) -> str:
         return "No intervals: this metrics.json predates them."
     if block["n_cases"] < 2:
         return "No intervals: one case gives no case-to-case variation to resample."
+    rough = (f" With only {block['n_cases']} cases it is a rough guide: resampling cannot show more variation "
+             "than these few cases hold." if block["n_cases"] < ROUGH_BELOW else "")
     return (f"[low, high] is the {block['level']:.0%} percentile interval of a bootstrap over cases "
             f"({block['n_resamples']} resamples of the {block['n_cases']} cases, seed {block['seed']}): cases "
-            "are the independent units, and each resample pools its cases' objects and slices.")
+            f"are the independent units, and each resample pools its cases' objects and slices.{rough}")
 
 
 def headline_section(metrics: dict) -> str:

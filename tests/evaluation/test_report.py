@@ -25,3 +25,13 @@ def test_undefined_values_print_as_a_dash() -> None:
     report = render_report(evaluate_arrays({"ex3": example_3()}), [])
     ultra_image_row = next(line for line in report.splitlines() if line.startswith("| **ultra_small** | mean | 0 |"))
     assert "–" in ultra_image_row
+
+
+def test_the_headline_gives_intervals_and_says_when_there_are_few_cases() -> None:
+    report = render_report(evaluate_arrays({**example_2(), "ex3": example_3()}), [])
+    headline = report.split("## Headline")[1].split("##")[0]
+    assert "| **all** | 3 |" in headline and "[95 % CI]" in headline
+    assert "bootstrap over cases (2000 resamples of the 4 cases, seed" in headline
+    assert "With only 4 cases it is a rough guide" in headline
+    single = render_report(evaluate_arrays({"ex3": example_3()}), [])
+    assert "one case gives no case-to-case variation" in single
