@@ -180,6 +180,10 @@ def train(
         raise SvsegError("--pretrained only applies to a new training, not to --continue")
     if num_gpus < 1:
         raise SvsegError(f"--num-gpus {num_gpus}: must be at least 1")
+    from svseg.training.losses import LOSSES
+
+    if loss is not None and loss not in LOSSES:
+        raise SvsegError(f"--loss {loss!r}: must be one of {', '.join(LOSSES)}")
     if pretrained is not None and not Path(pretrained).is_file():
         raise SvsegError(f"{pretrained}: pretrained weights file not found (svseg never downloads weights)")
     if overwrite and not _is_main_process():
@@ -209,7 +213,7 @@ def _train_fold(
     from svseg.paths import export_nnunet_environment, resolve_dataset
     from svseg.planning.api import check_preprocessed
     from svseg.training.device import configure_compile, configure_threads, configure_workers, resolve_device
-    from svseg.training.fold_guard import check_network_builds, fold_lock, no_trace_on_refusal
+    from svseg.training.fold_guard import check_network_builds, check_weight_files, fold_lock, no_trace_on_refusal
     from svseg.training.run_plans import model_folder_name, plans_for_run, trainer_name_for, training_configuration
     from svseg.training.splits import check_fold_split
 
@@ -237,6 +241,7 @@ def _train_fold(
         check_fold_split(ref.folder_name, ref.preprocessed_dir, run_plans, configuration, fold)
         check_network_builds(run_plans, configuration, dataset_json, trainer, plans.path)
         job = _make_job(run_plans, configuration, fold, dataset_json, checkpoint, pretrained, record)
+        check_weight_files(checkpoint, pretrained, resumes=not job.validate_only)
         _check_launch(torch_device, num_gpus, recipe.batch_size)
         if overwrite:
             clear_fold_dir(fold_dir)

@@ -11,6 +11,9 @@ and guards that need more than reading the inputs:
 - :func:`check_network_builds`: the run's network is built once on PyTorch's ``meta`` device
   (shapes only, no memory, no weights) so plans whose architecture nnU-Net cannot build are
   refused before nnU-Net's trainer creates the fold folder and its log.
+- :func:`check_weight_files`: the checkpoint to resume from and the ``--pretrained`` file are read
+  once with svseg's weights-only reader before nnU-Net's trainer is built, so a truncated, foreign
+  or unsafe file is refused before the trainer prints its banner and writes its log;
 - :func:`no_trace_on_refusal`: nnU-Net's trainer writes its log as soon as it is constructed, so
   a refusal raised while it is set up (SvsegError) would leave a fold folder holding a log and
   ``svseg_run.json``; a fold folder this run created and that holds no checkpoint is removed.
@@ -62,6 +65,26 @@ def no_trace_on_refusal(fold_dir: Path) -> Iterator[None]:
             log.debug("refused before training: removing %s", fold_dir)
             shutil.rmtree(fold_dir, ignore_errors=True)
         raise
+
+
+def check_weight_files(checkpoint: Path | None, pretrained: Path | None, resumes: bool) -> None:
+    """Read the resume `checkpoint` and the `pretrained` file weights-only; a file that will not load is SvsegError.
+
+    `resumes`: the run continues training from `checkpoint` (not only re-validates a finished
+    fold), so the checkpoint must hold the training state too.
+    """
+    from svseg.training.checkpoints import RESUME_KEYS, read_checkpoint
+    from svseg.utils.torch_files import PRETRAINED, load_torch_file
+
+    if checkpoint is not None:
+        loaded = read_checkpoint(checkpoint)
+        missing = [key for key in RESUME_KEYS if key not in loaded] if resumes else []
+        if missing:
+            raise SvsegError(f"{checkpoint}: cannot resume from it: no {', '.join(missing)} (only weights?); "
+                             "start a new training, e.g. with --pretrained on this file")
+        del loaded
+    if pretrained is not None:
+        load_torch_file(pretrained, "cpu", PRETRAINED)  # the weights are loaded again once the network exists
 
 
 def check_network_builds(plans: dict[str, Any], configuration: str, dataset_json: dict[str, Any], trainer: str,
