@@ -82,7 +82,7 @@ class LoadedModel:
 def checkpoint_file_name(checkpoint: str) -> str:
     """``final`` -> ``checkpoint_final.pth``; unknown names are a user error."""
     if checkpoint not in CHECKPOINTS:
-        raise SvsegError(f"unknown checkpoint {checkpoint!r}; choose one of {', '.join(CHECKPOINTS)}")
+        raise SvsegError(f"--checkpoint {checkpoint!r}: unknown checkpoint; choose one of {', '.join(CHECKPOINTS)}")
     return f"checkpoint_{checkpoint}.pth"
 
 
@@ -124,7 +124,7 @@ def model_arch(model_dir: Path) -> str | None:
     folder = _parse_model_dir(Path(model_dir))
     try:
         plans = json.loads((Path(model_dir) / "plans.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable plans: no name here, load_model names the file
         return None
     if folder is None or not isinstance(plans, dict):
         return None
