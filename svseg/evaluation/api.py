@@ -251,11 +251,11 @@ def _check_settings(thresholds: tuple[float, float], slice_step: int, paper_grid
     if len(thresholds) != 2 or not 0 < thresholds[0] <= thresholds[1] <= 1:
         raise SvsegError(f"thresholds {thresholds}: need 0 < ultra_small <= small <= 1 (fractions of the slice)")
     if slice_step < 1:
-        raise SvsegError(f"slice step {slice_step}: must be 1 or more")
+        raise SvsegError(f"--slice-step {slice_step}: must be 1 or more")
     if paper_grid is not None and paper_grid < 1:
-        raise SvsegError(f"paper grid {paper_grid}: must be a positive size in pixels")
+        raise SvsegError(f"--paper-grid {paper_grid}: must be a positive size in pixels")
     if num_workers is not None and num_workers < 1:
-        raise SvsegError(f"num_workers {num_workers}: must be 1 or more")
+        raise SvsegError(f"-j {num_workers}: the number of workers must be 1 or more")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
