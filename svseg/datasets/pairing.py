@@ -3,8 +3,8 @@
 An image ``images/a.png`` pairs with ``labels/a.png`` or ``labels/a.tif``: stems must match,
 endings may differ. Label files named with a common suffix (``a_mask.png``, ``a_seg.nii.gz``,
 ``a_segmentation.png`` ...) pair too, because that is how many public datasets ship. Every
-problem (two files with one stem, an image without label, a label without image) is collected,
-not raised, so the user sees all of them at once.
+problem (two files with one stem, an image without label, a label without image, a symbolic link
+that loops or points nowhere) is collected, not raised, so the user sees all of them at once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pathlib import Path
 
 from svseg.datasets.layouts import visible_entries
 from svseg.datasets.problems import ProblemList
+from svseg.errors import SvsegError
 from svseg.io.formats import file_ending, stem_of
+from svseg.io.readers import check_exists
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,10 @@ def index_items(folder: Path, problems: ProblemList, *, folders: bool) -> tuple[
     """
     by_stem: dict[str, list[Path]] = {}
     for entry in visible_entries(folder):
+        unopenable = _unopenable(entry)
+        if unopenable is not None:  # a looping or dangling link is neither an image nor a folder: say so
+            problems.add(entry, unopenable)
+            continue
         if entry.is_dir():
             if not folders:
                 log.warning("%s: sub-folder ignored", entry)
@@ -72,6 +78,17 @@ def index_items(folder: Path, problems: ProblemList, *, folders: bool) -> tuple[
             continue
         index[stem] = entries[0]
     return index, clashing
+
+
+def _unopenable(entry: Path) -> str | None:
+    """Why the symbolic link `entry` cannot be followed (a loop, a missing target), or None."""
+    if not entry.is_symlink():
+        return None
+    try:
+        check_exists(entry)
+    except SvsegError as exc:
+        return str(exc).removeprefix(f"{entry}: ")
+    return None
 
 
 def pair_cases(
