@@ -60,9 +60,12 @@ class ProblemList:
         return len(self.items)
 
     def raise_if_any(self) -> None:
-        """Log every problem, then raise one DatasetProblemsError (no-op when there are none)."""
+        """Log every problem when there are several, then raise one DatasetProblemsError (no-op when none).
+
+        A single problem is the error line itself; logging it too would print it twice.
+        """
         if not self.items:
             return
-        for problem in self.items:
+        for problem in self.items if len(self.items) > 1 else ():
             log.error("%s", problem)
         raise DatasetProblemsError(self.items)

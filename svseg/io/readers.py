@@ -21,6 +21,7 @@ import numpy as np
 from svseg.errors import SvsegError
 from svseg.io.formats import file_ending, is_volume_ending
 from svseg.io.image import Image
+from svseg.io.metaimage_check import METAIMAGE_ENDINGS, check_metaimage
 from svseg.io.nifti_check import check_nifti
 
 _NIFTI_ENDINGS = (".nii", ".nii.gz")
@@ -110,6 +111,8 @@ def read_sitk(path: Path):
 
     if path.name.lower().endswith(_NIFTI_ENDINGS):
         check_nifti(path)
+    elif path.name.lower().endswith(METAIMAGE_ENDINGS):
+        check_metaimage(path)  # before ITK's MetaIO prints its own complaint to stderr
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
