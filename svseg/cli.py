@@ -75,13 +75,29 @@ def main(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
                                  help="Print the version and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings only."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also other libraries' info and svseg's debug "
+                                 "messages."),
 ) -> None:
     """svseg: self-configuring segmentation of small medical objects (SvANet on nnU-Net)."""
     from svseg.utils.progress import set_quiet
 
     set_quiet(quiet)
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=stderr, show_path=False, show_time=False)], force=True)
+    handler = RichHandler(console=stderr, show_path=False, show_time=False)
+    handler.addFilter(_OtherLibraries(logging.INFO if verbose else logging.WARNING))
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+
+
+class _OtherLibraries(logging.Filter):
+    """Keeps other libraries' records below `threshold` off the terminal (numexpr's "defaulting to 2 threads")."""
+
+    def __init__(self, threshold: int) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        own = record.name == "svseg" or record.name.startswith("svseg.")
+        return own or record.levelno >= self.threshold
 
 
 @app.command("doctor")
