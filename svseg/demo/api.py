@@ -117,8 +117,12 @@ def run_demo(out_dir: Path | str = DEFAULT_OUT, minutes: float = 5.0, data: str 
     if max_cases is not None and max_cases < MIN_CASES:
         raise SvsegError(f"the demo needs at least {MIN_CASES} cases (5 to cross-validate, 1 or more to test), "
                          f"got {max_cases}")
+    from svseg.training.device import resolve_device
+    from svseg.utils.fs import check_writable_dir
+
+    resolve_device(device)  # an impossible device is refused now, not after import and planning
     started = time.perf_counter()
-    out_dir = Path(out_dir).expanduser().resolve()
+    out_dir = check_writable_dir(Path(out_dir).expanduser(), "demo output").resolve()
     timer = _StageTimer()
     with _demo_environment(out_dir) as data_root:
         with timer("prepare"):
