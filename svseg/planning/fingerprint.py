@@ -123,12 +123,13 @@ def _spawn_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     pool.shutdown(wait=True)
 
 
-def raw_files_stamp(files: Iterable[Path | str]) -> str:
-    """SHA-256 over each file's name, size and modification time: a fingerprint or preprocessing made
-    from raw files that were since edited, replaced or touched is recomputed, not reused."""
+def raw_files_stamp(files: Iterable[Path | str], root: Path | str) -> str:
+    """SHA-256 over each file's name (relative to `root`), size and modification time: a fingerprint or
+    preprocessing made from raw files that were since edited, replaced or touched is recomputed, not
+    reused; a data root moved or copied whole (times kept) keeps its stamp."""
     digest = hashlib.sha256()
-    for name in sorted(str(f) for f in files):
-        info = os.stat(name)
+    for name in sorted(os.path.relpath(f, root) for f in files):
+        info = os.stat(os.path.join(root, name))
         digest.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 

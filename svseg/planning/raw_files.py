@@ -51,7 +51,7 @@ def check_raw_dataset(ref: DatasetRef) -> tuple[list[str], str]:
         log.warning("%s: numTraining is %s but %d cases were found", dataset_json, description["numTraining"],
                     len(cases))
     raw_files = [path for files in cases.values() for path in [*files["images"], files["label"]]]
-    return sorted(cases), raw_files_stamp([*raw_files, dataset_json])
+    return sorted(cases), raw_files_stamp([*raw_files, dataset_json], ref.raw_dir)
 
 
 def _cases(ref: DatasetRef, description: dict[str, Any], dataset_json: Path) -> dict[str, dict[str, Any]]:
