@@ -34,6 +34,7 @@ from torch import nn
 from svseg.errors import SvsegError
 from svseg.networks.blocks.aspp import ASPP
 from svseg.networks.blocks.assemformer import AssemFormer
+from svseg.networks.blocks.checkpointing import CHECKPOINTING, run_block
 from svseg.networks.blocks.conv_norm_act import OFFICIAL_BN_EPS, make_divisible
 from svseg.networks.blocks.cross_scale import CrossScaleGuidance
 from svseg.networks.blocks.head import MultiScaleHead
@@ -73,6 +74,9 @@ class SvANet(nn.Module):
     - `width`: multiplier on every channel count (rounded to multiples of 8); `encoder_depths`,
       `assemformer_depth`, `gate_min_hidden` shrink the model further (svanet_tiny).
     - `pretrained`: local torchvision ResNet-50 state dict for the encoder (never downloaded).
+    - `activation_checkpointing`: "none", "assemformer" (every AssemFormer) or "stages" (each branch
+      and decoder level) are recomputed in backward instead of keeping their activations: less
+      training memory, same parameters, outputs and gradients (blocks/checkpointing.py).
     """
 
     supports_deep_supervision: ClassVar[bool] = False
@@ -101,10 +105,12 @@ class SvANet(nn.Module):
         aspp_dropout: float = 0.1,
         bn_eps: float = OFFICIAL_BN_EPS,
         pretrained: str | Path | None = None,
+        activation_checkpointing: str = "none",
     ) -> None:
         super().__init__()
         refuse_deep_supervision("SvANet", deep_supervision, "the official model has none")
         check_choice("SvANet", "assemformer", assemformer, ASSEMFORMER_PLACES)
+        check_choice("SvANet", "activation_checkpointing", activation_checkpointing, CHECKPOINTING)
         check_choice("SvANet", "decoder_fusion", decoder_fusion, FUSIONS)
         if not width > 0 or int(input_channels) < 1 or int(num_classes) < 1:
             raise SvsegError(
@@ -138,6 +144,11 @@ class SvANet(nn.Module):
         decoder_af = assemformer_depth if assemformer in ("both", "decoder") else None
         self.decoder = LinkDecoder(stages[4], branch_channels[::-1], decoder_fusion, decoder_af, False, bn_eps)
         self.head = MultiScaleHead([*branch_channels, aspp_channels], num_classes)
+        self.checkpoint_stages = activation_checkpointing == "stages"
+        self.decoder.checkpoint = self.checkpoint_stages
+        for module in self.modules():
+            if isinstance(module, AssemFormer):
+                module.checkpoint = activation_checkpointing == "assemformer"
         if pretrained is not None:
             load_resnet_weights(self.encoder, pretrained)
 
@@ -148,7 +159,8 @@ class SvANet(nn.Module):
             )
         stages = self.encoder(x)
         context = self.aspp(stages[4])
-        branches = [branch(feat) for branch, feat in zip(self.branches, stages[:4], strict=True)]
+        branches = [run_block(branch, branch, feat, enabled=self.checkpoint_stages)
+                    for branch, feat in zip(self.branches, stages[:4], strict=True)]
         if self.guidance is not None:
             branches = self.guidance(branches)
         decoded = self.decoder(stages[4], branches[::-1])  # D4, D3, D2, D1

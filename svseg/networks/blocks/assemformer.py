@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from svseg.networks.blocks.checkpointing import run_block
 from svseg.networks.blocks.conv_norm_act import OFFICIAL_BN_EPS, ConvNormAct
 
 
@@ -74,7 +75,9 @@ class AssemFormer(nn.Module):
     local  L = conv1x1_{C->C/2}(SiLU(BN(conv3x3(x))))
     global G = BN(blocks(L))                     (`depth` LinearTransformerBlocks, FFN width C)
     out      = x + BN(conv1x1(cat[G, L]))
-    `depth=0` keeps the local and fusion convs (the official "0-block shell").
+    `depth=0` keeps the local and fusion convs (the official "0-block shell"). With `checkpoint`
+    (a plain attribute, no parameter) training recomputes the block in backward instead of keeping
+    its activations (blocks/checkpointing.py).
     """
 
     def __init__(self, channels: int, depth: int = 2, patch: int = 2, bn_eps: float = OFFICIAL_BN_EPS) -> None:
@@ -90,10 +93,14 @@ class AssemFormer(nn.Module):
         self.blocks = nn.Sequential(*[LinearTransformerBlock(dim, channels, patch) for _ in range(depth)])
         self.norm = nn.BatchNorm2d(dim)
         self.fuse = ConvNormAct(channels, channels, 1, act=None, bn_eps=bn_eps)
+        self.checkpoint = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[2] % self.patch or x.shape[3] % self.patch:
             raise ValueError(f"AssemFormer needs H and W divisible by {self.patch}, got {tuple(x.shape[2:])}")
+        return run_block(self, self._forward, x, enabled=self.checkpoint)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         local = self.local(x)
         global_ = self.norm(self.blocks(local))
         return x + self.fuse(torch.cat([global_, local], dim=1))

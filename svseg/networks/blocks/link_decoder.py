@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from svseg.networks.blocks.assemformer import AssemFormer
+from svseg.networks.blocks.checkpointing import run_block
 from svseg.networks.blocks.conv_norm_act import OFFICIAL_BN_EPS, ConvNormAct, ConvTransposeNormAct
 from svseg.networks.blocks.cross_scale import StridedConvBlock
 
@@ -69,6 +70,7 @@ class LinkDecoder(nn.Module):
     forward(top, [S_n, ..., S_1]) -> [D_n, ..., D_1] with D_k shaped like S_k. `fusion="none"`
     returns the skips unchanged (no parameters). `deep_supervision` is a plain, settable attribute
     for nnU-Net's trainer; the networks using this decoder decide what it means (SvANet: nothing).
+    `checkpoint` (plain attribute) recomputes each level in backward (blocks/checkpointing.py).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class LinkDecoder(nn.Module):
         if fusion not in FUSIONS:
             raise ValueError(f"unknown decoder fusion {fusion!r}; known: {', '.join(FUSIONS)}")
         self.deep_supervision = deep_supervision
+        self.checkpoint = False
         self.fusion = fusion
         widths = [top_channels, *skip_channels]
         self.levels = (
@@ -101,6 +104,6 @@ class LinkDecoder(nn.Module):
         outs = []
         x = top
         for level, skip in zip(self.levels, skips, strict=True):
-            x = level(x, skip)
+            x = run_block(level, level, x, skip, enabled=self.checkpoint)
             outs.append(x)
         return outs
