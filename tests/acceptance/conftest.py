@@ -18,8 +18,9 @@ import pytest
 from .userdata import UserFolders
 from .walk import Walk
 
-# nnU-Net sizes its spawn pools from this variable when first imported (as tests/training does).
-os.environ.setdefault("nnUNet_def_n_proc", str(min(2, os.cpu_count() or 1)))
+# nnU-Net sizes its export and metrics pools from this variable when first imported. Every worker is a
+# spawned process importing torch and nnU-Net (seconds each), to export two validation cases: one is enough.
+os.environ.setdefault("nnUNet_def_n_proc", "1")
 
 
 @dataclass(frozen=True)

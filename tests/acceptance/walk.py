@@ -38,6 +38,9 @@ from .userdata import UserFolders
 runner = CliRunner()
 FOLD = "0"
 """The README's fold. Fold ``all`` costs more here: nnU-Net then validates on every training case."""
+PLAN_PROCESSES = ("-np", "1")
+"""One planning process: with two, nnU-Net and svseg start five spawned workers, each importing torch and
+nnU-Net (seconds each), for a handful of images."""
 ToClasses = Callable[[np.ndarray], np.ndarray]
 
 
@@ -80,7 +83,7 @@ def train_model(folders: UserFolders, name: str, import_args: tuple[str, ...] = 
     """import, plan-and-preprocess and train: the first three commands on the user's training folder."""
     run = Walk(name, arch)
     run.step("import", "import", "-i", folders.train, "-n", name, *import_args)
-    run.step("plan", "plan-and-preprocess", "-d", name, "--preset", "cpu_quick")
+    run.step("plan", "plan-and-preprocess", "-d", name, "--preset", "cpu_quick", *PLAN_PROCESSES)
     run.step("train", "train", "-d", name, "-f", FOLD, *run.arch_args, "--epochs", "1", "--iters-per-epoch", "2")
     return run
 
