@@ -62,7 +62,7 @@ class LinearTransformerBlock(nn.Module):
         self.norm1 = nn.BatchNorm2d(dim)
         self.attn = LinearSelfAttention(dim, patch)
         self.norm2 = nn.BatchNorm2d(dim)
-        self.ffn = nn.Sequential(nn.Conv2d(dim, ffn_dim, 1), nn.SiLU(inplace=True), nn.Conv2d(ffn_dim, dim, 1))
+        self.ffn = nn.Sequential(nn.Conv2d(dim, ffn_dim, 1), nn.SiLU(), nn.Conv2d(ffn_dim, dim, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))

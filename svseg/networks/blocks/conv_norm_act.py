@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    # ReLU's backward reads its output, so in place is free. SiLU's reads its input: in place, autograd
+    # first copies the whole input to keep it (a clone per call, measured in docs/benchmarks.md).
     "relu": lambda: nn.ReLU(inplace=True),
-    "silu": lambda: nn.SiLU(inplace=True),
+    "silu": nn.SiLU,
     "sigmoid": nn.Sigmoid,
 }
 

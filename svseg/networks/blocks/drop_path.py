@@ -32,7 +32,7 @@ class DropPath(nn.Module):
         keep = 1.0 - self.p
         shape = (x.shape[0],) + (1,) * (x.ndim - 1)
         mask = torch.rand(shape, device=x.device, dtype=x.dtype) < keep
-        return x * mask.to(x.dtype) / keep
+        return x * (mask.to(x.dtype) / keep)  # scale the (B, 1, ...) mask, not the whole map: one pass over x
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
