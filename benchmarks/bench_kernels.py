@@ -32,6 +32,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from svseg.networks import count_macs, count_parameters, create_network
+from svseg.networks.blocks.inference_fusion import fold_batchnorm
 
 METADATA_OPS = {"aten.empty.memory_format", "aten.empty_strided.default", "aten.detach.default",
                 "aten.lift_fresh.default", "aten.set_.source_Storage_storage_offset", "aten._unsafe_view.default"}
@@ -82,9 +83,11 @@ def meta_counts(args: argparse.Namespace) -> dict[str, Any]:
     x = x.to(memory_format=layout)
     target = torch.zeros(args.batch, args.size, args.size, dtype=torch.long, device="meta")
 
+    inference_model = fold_batchnorm(model) if args.fold_batchnorm else model.eval()
+
     def forward_eval() -> None:
         with torch.no_grad():
-            model.eval()(x)
+            inference_model(x)
 
     def forward_train() -> None:
         with torch.no_grad():
@@ -113,10 +116,13 @@ def cpu_measurements(args: argparse.Namespace) -> dict[str, Any]:
     """CPU seconds per eager forward and dynamo graphs, on real CPU tensors."""
     torch.manual_seed(0)
     model = create_network(args.network, 3, args.classes, patch_size=[args.size, args.size], **args.arch_kwargs)
-    model = model.eval()
     x = torch.randn(args.batch, 3, args.size, args.size)
     if args.channels_last:
         model, x = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+    if args.fold_batchnorm:
+        with torch.no_grad():
+            model.train()(x)  # running statistics that are not the identity, so folding does real work
+    model = fold_batchnorm(model) if args.fold_batchnorm else model.eval()
     result: dict[str, Any] = {}
     if args.cpu_time:
         times = []
@@ -128,7 +134,7 @@ def cpu_measurements(args: argparse.Namespace) -> dict[str, Any]:
                 times.append(time.process_time() - start)
         result["eval_forward_cpu_s_median"] = statistics.median(times)
         result["eval_forward_cpu_s_all"] = [round(t, 4) for t in times]
-    if args.explain:
+    if args.explain and not args.fold_batchnorm:
         from torch import _dynamo
 
         for train in (False, True):
@@ -149,6 +155,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--arch-kwargs", type=json.loads, default={},
                         help='network kwargs as JSON, e.g. \'{"activation_checkpointing": "stages"}\'')
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--fold-batchnorm", action="store_true",
+                        help="eval passes on blocks.inference_fusion.fold_batchnorm's copy")
     parser.add_argument("--top", type=int, default=15, help="most frequent kernels of a training step to list")
     parser.add_argument("--cpu-time", type=int, default=0, help="timed eager CPU forwards (0: skip)")
     parser.add_argument("--explain", action="store_true", help="torch._dynamo.explain graphs and breaks")

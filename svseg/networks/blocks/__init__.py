@@ -10,6 +10,7 @@ from svseg.networks.blocks.conv_norm_act import ConvNormAct, ConvTransposeNormAc
 from svseg.networks.blocks.cross_scale import CrossScaleGuidance, CrossScaleLayer, StridedConvBlock
 from svseg.networks.blocks.drop_path import DropPath
 from svseg.networks.blocks.head import MultiScaleHead
+from svseg.networks.blocks.inference_fusion import fold_batchnorm
 from svseg.networks.blocks.link_decoder import LinkDecoder, LinkLevel, UpLink
 from svseg.networks.blocks.mc_bottleneck import MCBottleneck
 from svseg.networks.blocks.mcattn import MonteCarloAttention, gate_hidden_channels
@@ -36,6 +37,7 @@ __all__ = [
     "ScaleVariantAttention",
     "StridedConvBlock",
     "UpLink",
+    "fold_batchnorm",
     "gate_hidden_channels",
     "make_activation",
     "make_divisible",
