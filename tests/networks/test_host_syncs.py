@@ -4,7 +4,7 @@ On a GPU, an operator whose result the host must read (``.item()``, ``if tensor:
 ``unique``...) stalls the Python thread until the device has finished all queued work, which
 serialises the step and breaks CUDA graphs. Such operators reach the dispatcher as a handful of
 aten ops; a dispatch mode records every op of an eval forward and of a training step
-(forward, cross-entropy, backward) on the meta device, full size, and none may be one of them.
+(forward, cross-entropy, backward) of the full-size networks on the meta device, and none may be one of them.
 L-SNet's eval forward finds its RoIs in the data and does synchronise by design; on the meta
 device it takes its one-RoI counting path, so only its training forward is meaningful here.
 """
