@@ -13,7 +13,7 @@ preprocessing (normalisation, resampling) sees exactly what it saw in training:
 
 A folder named the nnU-Net way (``CASE_0000.<ending>``, ``CASE_0001.<ending>``) is read as
 nnU-Net's cases: one case per ``CASE``, its files stacked as channels, its mask ``CASE.<ending>``
-(:mod:`svseg.inference.channel_files`). Any other input is one case per file or DICOM series.
+(:mod:`svseg.io.channel_files`, shared with import). Any other input is one case per file or DICOM series.
 
 Every case becomes the model's channels through the channel rule the model was trained with
 (:mod:`svseg.io.channel_rule`, recorded in its dataset.json by ``svseg import``, or derived from
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from svseg.errors import SvsegError
-from svseg.inference.channel_files import describe_case, group_channel_files
 from svseg.io import Image, check_exists, file_ending, stem_of
+from svseg.io.channel_files import describe_case, group_channel_files
 from svseg.io.channel_rule import ChannelRule, apply_rule, plan_case, rule_for_dataset_json
 from svseg.io.dataset_json_safety import read_dataset_json
 from svseg.io.source_files import SourceInfo, probe_source
@@ -80,7 +80,7 @@ def list_cases(inputs: Path | list[Path], output_dir: Path, num_channels: int = 
     A folder contributes its supported files and its sub-folders that hold a DICOM series;
     other files are skipped with a warning. A folder with no images but a DICOM series is one
     case. A folder named the nnU-Net way is grouped into cases (`num_channels`, the model's
-    input channels, tells a numbered series from one case; see :mod:`channel_files`); files
+    input channels, tells a numbered series from one case; see :mod:`svseg.io.channel_files`); files
     given one by one always keep their names. Raises SvsegError for empty inputs, missing
     files, outputs that would land in the input folder, and two inputs that would write the
     same mask.

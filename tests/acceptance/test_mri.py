@@ -63,8 +63,6 @@ def test_mri_channel_files_are_predicted_as_cases(mri_4d: Trained, tmp_path: Pat
     check_good_prediction(folders, masks, "Brain4D", [1, 2, 3], as_labels)
 
 
-@pytest.mark.xfail(strict=True, reason="import pairs each CASE_000k file with a label of its own: 'missing label "
-                                       "for image brain_00_0000.nii.gz' instead of grouping a case's channels")
 def test_mri_channel_files_import_as_one_case_each(mri_4d: Trained, tmp_path: Path) -> None:
     """Training cases as ``CASE_000k`` files import to the same dataset as the 4D files."""
     home = mri_4d.home

@@ -69,3 +69,50 @@ def test_dicom_case_folders_pair_with_label_files_or_folders(tmp_path: Path) -> 
     (tmp_path / "labels" / "p2").mkdir()
     cases = pair_cases(tmp_path / "images", tmp_path / "labels", ProblemList(), dicom=True)
     assert [(c.case_id, c.label.name) for c in cases] == [("p1", "p1.nii.gz"), ("p2", "p2")]
+
+
+def test_channel_files_with_masks_named_after_the_case_are_one_case(tmp_path: Path) -> None:
+    """nnU-Net's naming: CASE_0000 .. CASE_0003 plus CASE (or CASE_seg) is one case of four files in order."""
+    _touch(tmp_path / "images", *(f"{case}_{k:04d}.nii.gz" for case in ("b", "a") for k in (3, 1, 0, 2)))
+    _touch(tmp_path / "labels", "a.nii.gz", "b_seg.nii.gz")
+    problems = ProblemList()
+    cases = pair_cases(tmp_path / "images", tmp_path / "labels", problems)
+    assert not problems
+    assert [(c.case_id, [p.name for p in c.images], c.label.name) for c in cases] == [
+        ("a", [f"a_{k:04d}.nii.gz" for k in range(4)], "a.nii.gz"),
+        ("b", [f"b_{k:04d}.nii.gz" for k in range(4)], "b_seg.nii.gz")]
+
+
+def test_masks_named_after_each_file_keep_numbered_files_apart(tmp_path: Path) -> None:
+    _touch(tmp_path / "images", "frame_0000.png", "frame_0001.png", "frame_0003.png")
+    _touch(tmp_path / "labels", "frame_0000.png", "frame_0001_mask.png", "frame_0003.png")
+    problems = ProblemList()
+    cases = pair_cases(tmp_path / "images", tmp_path / "labels", problems)
+    assert not problems  # no complaint about the gap: these are not channel files
+    assert [(c.case_id, len(c.images), c.label.name) for c in cases] == [
+        ("frame_0000", 1, "frame_0000.png"), ("frame_0001", 1, "frame_0001_mask.png"),
+        ("frame_0003", 1, "frame_0003.png")]
+
+
+def test_channel_file_problems_are_collected_per_case(tmp_path: Path) -> None:
+    _touch(tmp_path / "images", "a_0000.nii.gz", "a_0002.nii.gz", "b_0000.nii.gz", "b_0001.nii.gz",
+           "c_0000.nii.gz", "c_0001.nii.gz")
+    _touch(tmp_path / "labels", "a.nii.gz", "c.nii.gz", "d.nii.gz")
+    problems = ProblemList()
+    cases = pair_cases(tmp_path / "images", tmp_path / "labels", problems)
+    assert [c.case_id for c in cases] == ["c"]
+    messages = sorted(str(p) for p in problems.items)
+    assert len(messages) == 3, messages  # a.nii.gz is not also an orphan label: its case was reported
+    assert any("a_NNNN.nii.gz" in m and "case 'a' has channel files _0000, _0002" in m for m in messages)
+    assert any(m.startswith(str(tmp_path / "images" / "b_0000.nii.gz")) and "missing label for case 'b' "
+               "(b_0000.nii.gz, b_0001.nii.gz) (no b.* in labels/)" in m for m in messages)
+    assert any("label d.nii.gz has no image" in m for m in messages)
+
+
+def test_unlabelled_channel_cases_become_test_cases_when_asked(tmp_path: Path) -> None:
+    _touch(tmp_path / "images", "a_0000.png", "a_0001.png", "b_0000.png", "b_0001.png")
+    _touch(tmp_path / "labels", "a.png")
+    problems = ProblemList()
+    cases = pair_cases(tmp_path / "images", tmp_path / "labels", problems, unlabelled_as_test=True)
+    assert not problems
+    assert [(c.case_id, len(c.images), c.test) for c in cases] == [("a", 2, False), ("b", 2, True)]
