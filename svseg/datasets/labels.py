@@ -5,7 +5,9 @@ PNGs whose indices skip numbers, or volumes with labels {0, 1, 4}. svseg collect
 of every mask first, then maps them *dataset-wide* (the same source value always becomes the
 same label) and records the mapping in dataset.json. What cannot be labels is refused: values
 that are not whole numbers, negative values, and 2D masks with dozens of grey levels (a
-smoothed, resized or JPEG-compressed mask, whose edges would become spurious classes).
+smoothed, resized or once JPEG-compressed mask in a lossless format, whose edges would become
+spurious classes). Masks stored as JPEG arrive here already read as 0/255 by
+:mod:`svseg.io.lossy_masks` (the rule evaluate reads them by too), and the plan records it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from svseg.datasets.dataset_json import default_label_names
 from svseg.datasets.problems import Problem
+from svseg.io.lossy_masks import is_lossy_mask, lossy_record
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +67,15 @@ def value_problems(values: np.ndarray, *, is_volume: bool, declared_count: int |
 
 @dataclass(frozen=True)
 class LabelPlan:
-    """How source mask values become labels: ``mapping[value] = label``, ``names[label] = name``."""
+    """How source mask values become labels: ``mapping[value] = label``, ``names[label] = name``.
+
+    ``lossy_masks`` counts the masks stored as JPEG, whose values were first read as 0/255.
+    """
 
     names: tuple[str, ...]
     mapping: dict[int, int]
     palette: dict[int, tuple[int, ...]] | None = None
+    lossy_masks: int = 0
 
     @property
     def labels_json(self) -> dict[str, int]:
@@ -85,10 +92,12 @@ class LabelPlan:
         return ", ".join(f"{k}->{v}" for k, v in sorted(self.mapping.items()) if k != v)
 
     def provenance(self) -> dict[str, object]:
-        """The mapping (and palette colours, when masks were indexed PNGs) for dataset.json's svseg key."""
+        """The mapping (palette colours for indexed PNGs, the rule for JPEG masks) for dataset.json's svseg key."""
         info: dict[str, object] = {"label_mapping": {str(k): v for k, v in sorted(self.mapping.items())}}
         if self.palette:
             info["palette"] = {str(k): list(colour) for k, colour in sorted(self.palette.items())}
+        if self.lossy_masks:
+            info["lossy_masks"] = lossy_record(self.lossy_masks)
         return info
 
     def apply(self, array: np.ndarray) -> np.ndarray:
@@ -116,17 +125,19 @@ def plan_labels(
     """
     union = sorted({int(v) for values in values_by_mask.values() for v in values})
     foreground = [v for v in union if v != 0]
+    lossy = sum(is_lossy_mask(path) for path in values_by_mask)
     if declared_names is not None:
         count = len(declared_names)
         if all(v < count for v in union):
-            return LabelPlan(tuple(declared_names), {k: k for k in range(count)}, _palette(palettes, union)), []
+            identity = {k: k for k in range(count)}
+            return LabelPlan(tuple(declared_names), identity, _palette(palettes, union), lossy), []
         if len(foreground) + 1 > count:
             return None, _outside_declared(values_by_mask, declared_names)
         names = tuple(declared_names)
     else:
         names = tuple(default_label_names(len(foreground) + 1))
     mapping = {0: 0, **{value: index for index, value in enumerate(foreground, start=1)}}
-    return LabelPlan(names, mapping, _palette(palettes, union)), []
+    return LabelPlan(names, mapping, _palette(palettes, union), lossy), []
 
 
 def _outside_declared(values_by_mask: dict[Path, np.ndarray], names: Sequence[str]) -> list[Problem]:

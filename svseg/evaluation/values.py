@@ -5,7 +5,9 @@ labelled {0, 1, 4}. ``svseg import`` maps such values to consecutive labels and 
 mapping in the raw dataset.json (``svseg.label_mapping``); svseg writes predictions as labels.
 Each worker reads its two masks once, counts their values once (:func:`value_counts`) and
 decides per file how to read them (:func:`read_case_values`); the parent then checks the
-folder as a whole (:func:`check_folder`) before anything is written. The rules are listed in
+folder as a whole (:func:`check_folder`) before anything is written. Masks stored as JPEG reach
+this module already read as 0/255 by the rule import reads them by (:mod:`svseg.io.lossy_masks`,
+applied in :func:`svseg.io.read_mask`); the record says how many. The rules are listed in
 docs/evaluation.md, "What evaluate accepts as references".
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from svseg.errors import SvsegError
+from svseg.io.lossy_masks import MIDPOINT, is_lossy_mask, lossy_record
 
 log = logging.getLogger(__name__)
 
@@ -241,11 +244,18 @@ def _unexpected(readings: list[CaseValues], known: set[int]) -> dict[int, dict[s
 
 
 def _summary(readings: list[CaseValues], rules: ValueRules, unexpected: dict[int, dict[str, int]]) -> dict:
-    """``settings.values``: the mapping used, how many files were mapped, unexpected labels, readable notes."""
+    """``settings.values``: the mapping used, the files mapped or read as JPEG, unexpected labels, readable notes."""
     refs = [r for r in readings if r.ref_map]
     preds = [r for r in readings if r.pred_map]
     binary = rules.labels is None
+    lossy_refs, lossy_preds = (sum(is_lossy_mask(r.ref_file) for r in readings),
+                               sum(is_lossy_mask(r.pred_file) for r in readings))
+    lossy = lossy_record(lossy_refs + lossy_preds)
     notes = []
+    if lossy is not None:
+        lossy.update(references=lossy_refs, predictions=lossy_preds)
+        notes.append(f"{lossy_refs} reference and {lossy_preds} prediction file(s) were JPEG, read as binary "
+                     f"(value > {MIDPOINT} is the object)")
     if refs:
         notes.append(f"{len(refs)} of {len(readings)} reference file(s) "
                      + ("held 0/255 and were read as 0/1" if binary else
@@ -260,7 +270,7 @@ def _summary(readings: list[CaseValues], rules: ValueRules, unexpected: dict[int
             "label_mapping": {str(k): v for k, v in mapping.items()} if mapping else None,
             "ignore_value": rules.ignore,
             "reference_files": {"as_labels": len(readings) - len(refs), "mapped": len(refs)},
-            "prediction_files_mapped": len(preds),
+            "prediction_files_mapped": len(preds), "lossy_masks": lossy,
             "unexpected_labels": {str(k): v for k, v in unexpected.items()}, "notes": notes}
 
 

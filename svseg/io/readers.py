@@ -21,6 +21,7 @@ import numpy as np
 from svseg.errors import SvsegError
 from svseg.io.formats import file_ending, is_volume_ending
 from svseg.io.image import Image
+from svseg.io.lossy_masks import binarise_lossy, is_lossy_mask
 from svseg.io.metaimage_check import METAIMAGE_ENDINGS, check_metaimage
 from svseg.io.nifti_check import check_nifti
 
@@ -66,7 +67,8 @@ def read_mask(path: Path | str) -> Image:
     """Read a label file; palette PNGs keep their indices, and the array must be single-channel.
 
     RGB masks whose three channels are equal are reduced to one channel (some tools save grey
-    masks as RGB).
+    masks as RGB). Masks in a lossy format (JPEG) are read as the 0/255 masks they were drawn as,
+    or refused (:mod:`svseg.io.lossy_masks`).
     """
     image = read_image(path)
     if image.num_channels > 1:
@@ -80,6 +82,8 @@ def read_mask(path: Path | str) -> Image:
                 f"{image.source}: mask has {image.num_channels} colour channels; store labels as a "
                 "grey or palette image"
             )
+    if is_lossy_mask(image.source):
+        image.array = binarise_lossy(image.array, image.source)
     return image
 
 

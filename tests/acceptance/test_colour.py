@@ -55,8 +55,6 @@ def test_true_colour_rgb_png(colour: Trained) -> None:
     check_good_prediction(folders, masks, "HeNuclei", [1], binary)
 
 
-@pytest.mark.xfail(strict=True, reason="import refuses JPEG masks: '56 distinct grey levels: this looks like a "
-                                       "... JPEG-compressed mask' instead of thresholding near-0/255 values")
 def test_jpeg_masks_are_thresholded_on_import(colour: Trained, tmp_path: Path) -> None:
     """Form d, import: JPEG images become PNG, JPEG masks become exactly mask > 127."""
     home = colour.home
@@ -76,8 +74,6 @@ def test_jpeg_photos_are_predicted_as_png_masks(colour: Trained, tmp_path: Path)
     check_masks_2d(folders, masks, ".png", {0, 1})
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate refuses the JPEG references: 'reference values {0, 1, 2, ... (53 "
-                                       "values)} fit neither the labels {0, 1} nor ...' instead of reading them as 0/1")
 def test_jpeg_masks_are_read_as_binary_by_evaluate(colour: Trained, tmp_path: Path) -> None:
     """Form d, evaluate: the user's JPEG masks are the references, read as 0/1 like import reads them."""
     folders = write_2d_form(tmp_path / "jpeg", "jpeg")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from svseg.datasets.labels import LabelPlan, plan_labels, value_problems
+from svseg.io.lossy_masks import RULE
 
 
 def _values(*values: float) -> np.ndarray:
@@ -89,3 +90,14 @@ def test_apply_refuses_values_it_was_not_planned_for() -> None:
     with pytest.raises(ValueError, match="not scanned"):
         plan.apply(np.array([0, 7]))
     assert plan.apply(np.array([0.0, 255.0])).dtype == np.uint8
+
+
+def test_masks_read_from_jpeg_are_counted_in_the_provenance() -> None:
+    values = {Path("a.jpg"): _values(0, 255), Path("b.JPEG"): _values(0), Path("c.png"): _values(0, 255)}
+    plan, problems = plan_labels(values, None)
+    assert not problems and plan is not None
+    assert plan.provenance()["lossy_masks"] == {"files": 2, "rule": RULE}
+    declared, _ = plan_labels(values, ["background", "polyp"])
+    assert declared is not None and declared.provenance()["lossy_masks"]["files"] == 2
+    clean, _ = plan_labels({Path("c.png"): _values(0, 255)}, None)
+    assert clean is not None and "lossy_masks" not in clean.provenance()

@@ -82,6 +82,16 @@ def irreconcilable_values(home: Path, tmp: Path) -> Case:
     return Case(_evaluate(pred, gt), (str(gt / "m2.png"),))
 
 
+def jpeg_reference_with_two_classes(home: Path, tmp: Path) -> Case:
+    """A 0/128/255 reference saved as JPEG: refused by the rule import reads JPEG masks with."""
+    pred, gt = _pairs(tmp)
+    classes = np.zeros((64, 64), np.uint8)
+    classes[8:24, 8:24], classes[36:56, 30:50] = 255, 128
+    (gt / "m2.png").unlink()
+    PILImage.fromarray(classes).save(gt / "m2.jpg", quality=90)
+    return Case(_evaluate(pred, gt), (str(gt / "m2.jpg"), "mid-grey"))
+
+
 def ignore_value_predicted(home: Path, tmp: Path) -> Case:
     pred, gt = _pairs(tmp)
     files.mask_png(pred / "m0.png", value=255)
@@ -141,7 +151,8 @@ def images_folder_missing(home: Path, tmp: Path) -> Case:
 
 CASES: dict[str, Build] = {build.__name__: build for build in (
     missing_predictions, missing_references, predictions_is_a_file, empty_references, no_common_case, shape_mismatch,
-    geometry_mismatch, irreconcilable_values, ignore_value_predicted, float_mask_with_fractions, negative_labels,
+    geometry_mismatch, irreconcilable_values, jpeg_reference_with_two_classes, ignore_value_predicted,
+    float_mask_with_fractions, negative_labels,
     truncated_prediction, thresholds_out_of_order, thresholds_not_numbers, output_under_a_file, unknown_dataset,
     zero_slice_step, zero_workers, paper_grid_zero, images_folder_missing,
 )}

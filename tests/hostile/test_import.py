@@ -42,6 +42,26 @@ def mask_with_40_grey_levels(home: Path, tmp: Path) -> Case:
     return Case(_import(source), (str(source / "labels" / "c2.png"), "40 distinct grey levels"))
 
 
+def jpeg_mask_with_two_classes(home: Path, tmp: Path) -> Case:
+    """0/128/255 saved as JPEG: the class at 128 cannot be told from compression noise."""
+    source = files.paired_pngs(tmp / "src")
+    classes = np.zeros((64, 64), np.uint8)
+    classes[8:24, 8:24], classes[36:56, 30:50] = 255, 128
+    PILImage.fromarray(classes).save(source / "labels" / "c1.jpg", quality=90)
+    (source / "labels" / "c1.png").unlink()
+    return Case(_import(source), (str(source / "labels" / "c1.jpg"), "mid-grey"))
+
+
+def channel_files_with_a_gap(home: Path, tmp: Path) -> Case:
+    """nnU-Net-style files with masks named after the cases, one case missing its _0001."""
+    source = tmp / "src"
+    for index in range(3):
+        for channel in (0, 2 if index == 1 else 1):
+            files.volume(source / "images" / f"v{index}_{channel:04d}.nii.gz", files.box_volume(index))
+        files.volume(source / "labels" / f"v{index}.nii.gz", files.box_mask())
+    return Case(_import(source), (str(source / "images" / "v1_NNNN.nii.gz"), "_0000, _0002"))
+
+
 def mask_size_mismatch(home: Path, tmp: Path) -> Case:
     source = files.paired_pngs(tmp / "src")
     files.mask_png(source / "labels" / "c0.png", shape=(32, 64))
@@ -220,7 +240,8 @@ def hostile_reader_in_nnunet_source(home: Path, tmp: Path) -> Case:
 
 
 CASES: dict[str, Build] = {build.__name__: build for build in (
-    missing_folder, empty_folder, images_without_masks, mask_with_40_grey_levels, mask_size_mismatch,
+    missing_folder, empty_folder, images_without_masks, mask_with_40_grey_levels, jpeg_mask_with_two_classes,
+    channel_files_with_a_gap, mask_size_mismatch,
     nifti_geometry_mismatch, truncated_nifti, nan_image, rgba_mask_varying_alpha, name_with_dot_dot, absolute_name,
     existing_name, id_out_of_range, id_already_used, id_not_a_number, symlink_loop_source, symlink_loop_image,
     symlink_loop_image_without_label, symlink_loop_label, dangling_symlink_image,
