@@ -59,7 +59,7 @@ def pair_cases(pred_dir: Path, gt_dir: Path, file_ending: str | None = None, chi
     references = list_masks(gt_dir, file_ending, "reference")
     predictions = list_masks(pred_dir, file_ending, "prediction")
     if not references:
-        raise SvsegError(f"{gt_dir}: no reference masks found (supported: NIfTI, NRRD, MHA, PNG, BMP, TIFF)")
+        raise SvsegError(f"{gt_dir}: no reference masks found (supported: NIfTI, NRRD, MHA, PNG, JPG, BMP, TIFF)")
     missing = sorted(set(references) - set(predictions))
     if missing and not chill:
         names = ", ".join(references[stem].name for stem in missing[:10])
