@@ -44,9 +44,12 @@ class TrainResult:
     fold_dir: Path
     configuration: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    main_process: bool = True
 
     def summary(self) -> list[str]:
-        """Printable lines: where the model is and how its held-out fold scored."""
+        """Printable lines: where the model is and how its held-out fold scored (none from other torchrun ranks)."""
+        if not self.main_process:
+            return []
         lines = [f"model: {self.model_dir} ({self.fold_dir.name})"]
         dice = self.metrics.get("foreground_dice")
         if dice is not None:
@@ -351,7 +354,7 @@ def _finish(
     from svseg.training.validation import evaluate_validation, read_validation_summary
 
     if not _is_main_process():
-        return TrainResult(model_dir, fold_dir, configuration)
+        return TrainResult(model_dir, fold_dir, configuration, main_process=False)
     metrics = read_validation_summary(fold_dir)
     metrics["evaluation"] = evaluate_validation(
         fold_dir, preprocessed_dir / "gt_segmentations", dataset_json, plans.strata

@@ -57,11 +57,15 @@ def fold_lock(model_dir: Path, fold: int | str, command: str) -> Iterator[None]:
 @contextlib.contextmanager
 def no_trace_on_refusal(fold_dir: Path) -> Iterator[None]:
     """On SvsegError, remove `fold_dir` if it did not exist before and holds no checkpoint."""
+    from svseg.training.ddp import torchrun_rank
+
+    placement = torchrun_rank()
+    main = placement is None or placement.rank == 0  # other ranks never delete what rank 0 may be writing
     fresh = not fold_dir.exists()
     try:
         yield
     except SvsegError:
-        if fresh and fold_dir.is_dir() and not any(fold_dir.glob("checkpoint_*.pth")):
+        if main and fresh and fold_dir.is_dir() and not any(fold_dir.glob("checkpoint_*.pth")):
             log.debug("refused before training: removing %s", fold_dir)
             shutil.rmtree(fold_dir, ignore_errors=True)
         raise
