@@ -19,8 +19,8 @@ import numpy as np
 
 from svseg.evaluation.case import CaseResult
 from svseg.evaluation.detection import detection_by_stratum
-from svseg.evaluation.objects import STRATA, strata_masks
 from svseg.evaluation.pixel_metrics import metrics_from_counts
+from svseg.objects import STRATA, strata_masks
 
 IMAGE_METRICS = ("dice", "iou", "sensitivity", "precision", "specificity", "f2", "mae", "hd95")
 OBJECT_METRICS = ("dice", "iou", "sensitivity", "precision", "specificity", "f2", "hd95")

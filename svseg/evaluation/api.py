@@ -27,13 +27,13 @@ from svseg.evaluation.inputs import (
     pair_cases,
     split_labels,
 )
-from svseg.evaluation.objects import STRATA
 from svseg.evaluation.overlay_data import find_images
 from svseg.evaluation.paper import paper_block
 from svseg.evaluation.records import clean, object_records, slice_records
 from svseg.evaluation.uncertainty import case_components, uncertainty_block
 from svseg.evaluation.values import ValueRules, check_folder, settle_ambiguous
 from svseg.evaluation.volume import volume_block
+from svseg.objects import STRATA
 from svseg.utils.fs import atomic_write_json, atomic_write_text, check_output_dir
 from svseg.utils.progress import make_progress, track
 

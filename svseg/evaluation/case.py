@@ -14,7 +14,6 @@ import numpy as np
 
 from svseg.evaluation.detection import match_objects
 from svseg.evaluation.inputs import CasePair, load_pair
-from svseg.evaluation.objects import Components, choose_slice_axis, kept_slices, label_components
 from svseg.evaluation.paper import paper_counts
 from svseg.evaluation.pixel_metrics import slice_counts
 from svseg.evaluation.surface import hd95
@@ -22,6 +21,7 @@ from svseg.evaluation.values import CaseValues, ValueRules, apply_map, read_case
 from svseg.evaluation.volume import volume_metrics
 from svseg.evaluation.zones import object_counts
 from svseg.io import Image
+from svseg.objects import Components, choose_slice_axis, kept_slices, label_components
 
 
 @dataclass(frozen=True)

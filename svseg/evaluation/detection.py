@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from svseg.evaluation.objects import Components, strata_masks
+from svseg.objects import Components, strata_masks
 
 RULES = ("overlap", "iou50")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from svseg.evaluation.bootstrap import class_mean
-from svseg.evaluation.objects import STRATA
 from svseg.evaluation.report import images_note, interval_note, with_interval
+from svseg.objects import STRATA
 from svseg.utils.fs import atomic_write_text
 
 if TYPE_CHECKING:

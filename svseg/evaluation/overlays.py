@@ -24,8 +24,8 @@ from matplotlib.patches import Circle
 from scipy import ndimage
 
 from svseg.evaluation.inputs import CasePair
-from svseg.evaluation.objects import STRATA, strata_masks
 from svseg.evaluation.overlay_data import SliceView, load_views
+from svseg.objects import STRATA, strata_masks
 from svseg.utils.figures import save_figure, styled
 
 N_WORST = 6

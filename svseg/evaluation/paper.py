@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svseg.evaluation.objects import strata_masks
+from svseg.objects import strata_masks
 
 EPS = 1e-7
 QUIRKS = ("background_included", "image_count_weighted_class_mean", "pooled_over_stratum", "eps_1e-7",

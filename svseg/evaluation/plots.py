@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from svseg.evaluation.objects import STRATA
+from svseg.objects import STRATA
 from svseg.utils.figures import save_figure, styled
 
 log = logging.getLogger(__name__)

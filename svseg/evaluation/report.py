@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from svseg.evaluation.objects import STRATA
+from svseg.objects import STRATA
 
 if TYPE_CHECKING:
     from svseg.evaluation.overlays import OverlayFigure

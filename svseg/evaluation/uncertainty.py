@@ -33,8 +33,8 @@ from svseg.evaluation.bootstrap import (
     detection_f1,
     paired_difference,
 )
-from svseg.evaluation.objects import STRATA, strata_masks
 from svseg.evaluation.pixel_metrics import metrics_from_counts
+from svseg.objects import STRATA, strata_masks
 
 HEADLINE = {"object_dice": class_mean, "detection_f1": detection_f1, "image_dice": class_mean}
 HEADLINE_TITLES = {"object_dice": "object Dice", "detection_f1": "detection F1", "image_dice": "image Dice"}

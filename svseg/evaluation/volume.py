@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from svseg.evaluation.detection import match_objects
-from svseg.evaluation.objects import FULL_26, label_components, largest_cross_section
 from svseg.evaluation.pixel_metrics import metrics_from_counts
 from svseg.evaluation.surface import hd95
+from svseg.objects import FULL_26, label_components, largest_cross_section
 
 NNUNET_KEYS = {"Dice": "dice", "IoU": "iou", "TP": "tp", "FP": "fp", "FN": "fn", "TN": "tn",
                "n_pred": "n_pred", "n_ref": "n_ref"}

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from svseg.evaluation.objects import Components
 from svseg.evaluation.surface import hd95
+from svseg.objects import Components
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 An object is one 8-connected component of one class in one 2D slice; its area ratio is its
 pixel count over the slice's pixel count (docs/design/evaluation-protocol.md B3). The labelling itself is
-:func:`svseg.evaluation.objects.label_components`, imported on purpose although evaluation is
-a later stage than planning (house rule R1, docs/design/style.md): the planner's strata and the evaluator's strata
-must be the same definition, and one implementation is the only way to keep them so.
+:func:`svseg.objects.label_components`, the object definition planning shares with evaluation:
+the planner's strata and the evaluator's strata must be the same definition, and one
+implementation, in a foundation module both stages import, is the only way to keep them so.
 
 A volume is cut along the axis nnU-Net's 2d configuration cuts along, ``transpose_forward[0]``
 (the lowest-resolution axis); a 2D image, which nnU-Net reads as ``(1, 1, H, W)``, is one slice.
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from svseg.errors import SvsegError
-from svseg.evaluation.objects import label_components
+from svseg.objects import label_components
 
 
 @dataclass(frozen=True)

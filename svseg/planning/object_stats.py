@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from svseg.evaluation.objects import strata_masks
+from svseg.objects import strata_masks
 from svseg.planning.area_ratio import CaseObjects
 
 DEFAULT_STRATA: dict[str, float] = {"ultra_small": 0.01, "small": 0.1}

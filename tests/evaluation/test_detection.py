@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from svseg.evaluation.detection import detection_by_stratum, detection_summary, match_objects
-from svseg.evaluation.objects import label_components
+from svseg.objects import label_components
 
 
 def match(ref: np.ndarray, pred: np.ndarray):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from svseg.errors import SvsegError
-from svseg.evaluation.objects import STRATA
 from svseg.evaluation.uncertainty import HEADLINE, headline_components, paired_headline_difference
+from svseg.objects import STRATA
 
 from .examples import blank, box, evaluate_arrays, example_1, example_3
 

@@ -10,7 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 from svseg.evaluation import evaluate_folders
-from svseg.evaluation.objects import choose_slice_axis
+from svseg.objects import choose_slice_axis
 
 SPACING_XYZ = (0.8, 0.8, 3.0)  # thick slices: the slicing axis is z, array axis 0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from svseg.evaluation.objects import label_components
 from svseg.evaluation.zones import object_counts, zone_map
+from svseg.objects import label_components
 
 from .examples import example_3
 

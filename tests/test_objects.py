@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from svseg.evaluation.objects import (
+from svseg.objects import (
     FULL_26,
     kept_slices,
     label_components,

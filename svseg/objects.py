@@ -1,4 +1,8 @@
-"""Objects, area ratios and strata (docs/design/evaluation-protocol.md B2, B3).
+"""Objects, area ratios and strata: the one object definition (docs/design/evaluation-protocol.md B2, B3).
+
+Planning's fingerprint (the strata the plans are sized for) and evaluation (the strata the
+metrics are split into) must count objects the same way, so both import this module, which
+sits among the foundations (numpy and scipy only) below every stage.
 
 An object is one 8-connected component of one class in one slice. A whole (S, H, W) stack is
 labelled in a single ``scipy.ndimage.label`` call with a structuring element that connects
