@@ -151,11 +151,12 @@ def test_m2snet_tiny_trains_with_the_structure_loss_and_predicts(data_root: Path
     assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 1}
 
 
-def test_cli_train_loss_option_reaches_the_recipe_check(data_root: Path) -> None:
+def test_cli_train_unknown_loss_is_refused_before_training(data_root: Path) -> None:
     from typer.testing import CliRunner
 
     from svseg.cli import app
 
     result = CliRunner().invoke(app, ["train", "-d", "Disks", "-f", "0", "--device", "cpu", "--loss", "lossnet"])
-    assert result.exit_code == 2 and "recipe.loss must be one of" in result.output and "structure" in result.output
+    assert result.exit_code == 2 and "--loss 'lossnet': must be one of" in result.output
+    assert "structure" in result.output and len(result.output.strip().splitlines()) == 1
     assert not list((data_root / "results").rglob("*.pth"))
