@@ -5,7 +5,7 @@ architecture here is trained on the same plans, preprocessed data, fold and reci
 the training API's ``arch`` option, which adds a ``2d_<arch>`` configuration inheriting the
 plan's, or uses the plan's own for its own network), finds each model again by that name as
 ``svseg predict --arch`` does, predicts the same held-out cases (the dataset's test split, else
-the fold's validation cases; :mod:`svseg.comparison.cases`) with the same settings (no TTA, the
+the fold's validation cases; :mod:`svseg.datasets.held_out`) with the same settings (no TTA, the
 final checkpoint) and is scored by the same stratified evaluation. Cost is reported next to
 quality: parameters and multiply-accumulates of the trained network at the plan's patch size,
 training wall time and inference throughput.
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from svseg.comparison.cases import StagedCases, held_out_case_ids, stage_cases
 from svseg.comparison.report import ArchitectureRow, comparison_markdown, write_comparison
-from svseg.comparison.table import summarise_metrics
+from svseg.datasets.held_out import StagedCases, held_out_case_ids, stage_cases
 from svseg.errors import SvsegError
+from svseg.evaluation.headline import summarise_metrics
 from svseg.paths import DatasetRef
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,6 @@ def network_cost(model_dir: Path, configuration: str, ref: DatasetRef) -> tuple[
 
 def _configuration(plans: dict[str, Any], name: str) -> dict[str, Any]:
     """A configuration with nnU-Net's ``inherits_from`` resolved (for its patch size)."""
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    from svseg.nnunet_touchpoints import plans_manager
 
-    return PlansManager(plans).get_configuration(name).configuration
+    return plans_manager(plans).get_configuration(name).configuration

@@ -1,7 +1,7 @@
 """The side-by-side comparison table, as markdown for people and JSON for scripts.
 
 One column per architecture, one row per quantity: the stratified headline metrics (see
-:mod:`svseg.comparison.table`), then cost: parameters, multiply-accumulates for one patch at
+:mod:`svseg.evaluation.headline`), then cost: parameters, multiply-accumulates for one patch at
 the plan's patch size, training time and inference speed in 2D slices per second. Speed is
 the wall time of the whole ``train`` call (start-up and the fold's final validation included) and
 of the prediction loop (model loading excluded), on the machine named in the JSON, so it compares
@@ -21,8 +21,9 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from svseg.comparison.table import STRATA, STRATUM_TITLES, StratumSummary, format_value, read_metrics
 from svseg.evaluation.bootstrap import Interval
+from svseg.evaluation.headline import STRATUM_TITLES, StratumSummary, format_value, read_metrics
+from svseg.objects import STRATA
 from svseg.utils.fs import atomic_write_json, atomic_write_text
 
 TABLE_NAME = "comparison"

@@ -1,4 +1,7 @@
-"""The held-out cases a model is scored on, staged as plain image and reference folders.
+"""The held-out cases of a raw dataset a model is scored on, staged as plain image and reference folders.
+
+Used by ``svseg compare`` and ``svseg demo`` alike (here, in the import stage that set the test
+split aside, so neither imports the other).
 
 Why staging: the held-out cases are a subset of the raw dataset's images (validation cases sit
 among the training images), and ``svseg predict`` reads whole folders. Copying the chosen cases'

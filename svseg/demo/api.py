@@ -28,8 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from svseg.comparison.cases import held_out_case_ids, stage_cases
-from svseg.comparison.table import StratumSummary, metrics_markdown, summarise_metrics
+from svseg.datasets.held_out import held_out_case_ids, stage_cases
 from svseg.demo.budget import TrainingBudget
 from svseg.demo.data import DATA_KINDS, DemoData, prepare_demo_data
 from svseg.demo.stages import (
@@ -42,6 +41,7 @@ from svseg.demo.stages import (
     train_demo,
 )
 from svseg.errors import SvsegError
+from svseg.evaluation.headline import StratumSummary, metrics_markdown, summarise_metrics
 from svseg.paths import HOME_ENV, NNUNET_ENV, known_datasets
 
 log = logging.getLogger(__name__)

@@ -126,7 +126,7 @@ def evaluate_demo(dataset: DatasetRef, predictions: Path, references: Path, out_
     """Stratified evaluation with the dataset's labels and the plan's thresholds.
 
     The overlays are drawn on the test images: staged cases keep their images in ``images/`` beside
-    the references' ``labels/`` (:func:`svseg.comparison.cases.stage_cases`).
+    the references' ``labels/`` (:func:`svseg.datasets.held_out.stage_cases`).
     """
     from svseg.evaluation.api import dataset_labels, evaluate_folders
 

@@ -1,7 +1,8 @@
 """Stratified headline numbers read from an evaluation's metrics.json, and tables of them.
 
-Why a module of its own: the demo prints one model's numbers and ``svseg compare`` puts several
-models side by side; both must read exactly the same keys of the evaluation protocol
+Why a module of its own, in evaluation (which owns the metrics.json layout): the demo prints one
+model's numbers and ``svseg compare`` puts several models side by side; both must read exactly
+the same keys of the evaluation protocol
 (``metrics.json`` layout, docs/design/evaluation-protocol.md B11) so a number in the demo and in a comparison
 means the same thing. The headline per stratum is the object-level Dice (each reference object
 weighted 1), the lesion-wise detection F1 under the ``overlap`` rule, and the per-image Dice,
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from svseg.errors import SvsegError
+from svseg.objects import STRATA
 
-STRATA = ("ultra_small", "small", "all")
 STRATUM_TITLES = {"ultra_small": "ultra-small (< 1 %)", "small": "small (< 10 %)", "all": "all"}
 Bounds = tuple[float, float] | None
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from svseg.comparison.report import ArchitectureRow, comparison_markdown, paired_differences, write_comparison
-from svseg.comparison.table import StratumSummary, summarise_metrics
+from svseg.evaluation.headline import StratumSummary, summarise_metrics
 from svseg.utils.fs import atomic_write_json
 
 from ..evaluation.chromium import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from svseg.comparison.cases import held_out_case_ids, stage_cases
+from svseg.datasets.held_out import held_out_case_ids, stage_cases
 from svseg.errors import SvsegError
 
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from svseg.comparison.table import metrics_markdown, read_metrics, summarise_metrics
 from svseg.errors import SvsegError
+from svseg.evaluation.headline import metrics_markdown, read_metrics, summarise_metrics
 
 
 def _metrics() -> dict:
