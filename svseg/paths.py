@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from svseg.errors import SvsegError
+from svseg.nnunet_touchpoints import PATH_VARIABLES
 
 HOME_ENV = "SVSEG_HOME"
 DEFAULT_HOME = Path("~/svseg_data")
-NNUNET_ENV = {"raw": "nnUNet_raw", "preprocessed": "nnUNet_preprocessed", "results": "nnUNet_results"}
+NNUNET_ENV = PATH_VARIABLES
 
 _FOLDER_RE = re.compile(r"^Dataset(\d{3})_([A-Za-z0-9][A-Za-z0-9_\-]*)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")

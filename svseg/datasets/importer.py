@@ -96,7 +96,7 @@ def import_dataset(
 
 def _warn_few_training_cases(result: ImportResult) -> ImportResult:
     """Warn (the import stands) when nnU-Net's 5-fold split cannot be made: only ``-f all`` would train."""
-    from svseg.training.splits import NNUNET_FOLDS, SPLITS_FILE
+    from svseg.nnunet_touchpoints import NNUNET_FOLDS, SPLITS_FILE
 
     if result.num_training < NNUNET_FOLDS:
         held_out = f" ({result.num_test} more held out as test cases)" if result.num_test else ""

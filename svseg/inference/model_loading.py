@@ -258,8 +258,8 @@ def _first_line(exc: BaseException) -> str:
 def load_model(model_dir: Path, folds: list[str] | None, checkpoint: str = "final") -> LoadedModel:
     """Read plans, dataset.json and the fold checkpoints of `model_dir` and build the network."""
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
+    from svseg.nnunet_touchpoints import plans_manager as make_plans_manager
     from svseg.planning.plans_safety import check_plans_are_data
     from svseg.training.network_from_plans import build_network_from_plans
 
@@ -273,7 +273,7 @@ def load_model(model_dir: Path, folds: list[str] | None, checkpoint: str = "fina
     fold_names = resolve_folds(model_dir, folds, checkpoint)
     name = checkpoint_file_name(checkpoint)
     parameters, configuration, trainer_name, mirroring_axes = _load_folds(model_dir, fold_names, name)
-    plans_manager = PlansManager(plans)
+    plans_manager = make_plans_manager(plans)
     if configuration not in plans_manager.available_configurations:
         raise SvsegError(f"{model_dir / 'plans.json'}: no configuration {configuration!r} (checkpoints need it)")
     configuration_manager = plans_manager.get_configuration(configuration)
@@ -308,15 +308,14 @@ def model_channel_names(model_dir: Path) -> list[str]:
 
 def model_reader_class(model_dir: Path) -> type:
     """nnU-Net's reader class for the model's dataset (from plans.json; no weights loaded)."""
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
+    from svseg.nnunet_touchpoints import plans_manager
     from svseg.planning.plans_safety import check_plans_are_data
 
     plans_file = Path(model_dir) / "plans.json"
     plans = _read_json(plans_file)
     check_plans_are_data(plans, plans_file)  # nnU-Net finds the reader by name, importing modules to look
     try:
-        return PlansManager(plans).image_reader_writer_class
+        return plans_manager(plans).image_reader_writer_class
     except (KeyError, RuntimeError) as exc:
         raise SvsegError(f"{plans_file}: no usable image_reader_writer ({_first_line(exc)})") from None
 

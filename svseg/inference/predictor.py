@@ -27,6 +27,8 @@ import torch
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 from nnunetv2.inference.sliding_window_prediction import compute_gaussian
 
+from svseg.nnunet_touchpoints import check_overrides
+
 if TYPE_CHECKING:
     from svseg.inference.model_loading import LoadedModel
 
@@ -49,6 +51,7 @@ def default_batch_size(device: torch.device, patch_size: list[int] | tuple[int, 
     return max(1, min(GPU_MAX_BATCH_SIZE, GPU_PIXELS_PER_BATCH // max(pixels, 1)))
 
 
+@check_overrides
 class SvsegPredictor(nnUNetPredictor):
     """nnU-Net's predictor that runs `batch_size` sliding-window tiles per forward pass."""
 

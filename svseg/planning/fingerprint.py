@@ -37,6 +37,7 @@ from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from
 
 from svseg.errors import SvsegError
 from svseg.io.dataset_json_safety import check_dataset_json_is_data
+from svseg.nnunet_touchpoints import check_overrides
 from svseg.paths import preprocessed_root
 from svseg.planning.area_ratio import CaseObjects, measure_case, measure_case_star
 from svseg.planning.object_stats import DEFAULT_STRATA, check_strata, summarise_case, summarise_dataset
@@ -168,6 +169,7 @@ def read_fingerprint(path: Path) -> dict[str, Any] | None:
     return data
 
 
+@check_overrides
 class AreaRatioFingerprintExtractor(DatasetFingerprintExtractor):
     """nnU-Net's fingerprint plus object counts and areas per stratum (key ``svseg``).
 

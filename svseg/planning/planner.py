@@ -36,6 +36,7 @@ from nnunetv2.utilities.label_handling.label_handling import LabelManager
 from svseg.errors import SvsegError
 from svseg.io.dataset_json_safety import check_dataset_json_is_data
 from svseg.networks import architecture_block
+from svseg.nnunet_touchpoints import check_overrides
 from svseg.paths import preprocessed_root
 from svseg.planning import amplification as amp
 from svseg.planning import decisions as rules
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 _NNUNET_3D = ("3d_fullres", "3d_lowres", "3d_cascade_fullres")
 
 
+@check_overrides
 class SvsegPlanner(ExperimentPlanner):
     """Plans the 2d configuration with the preset's network, recording each decision and its reason."""
 
@@ -109,20 +111,20 @@ class SvsegPlanner(ExperimentPlanner):
                                                   **network.kwargs)
         return plan
 
-    def save_plans(self, draft: dict) -> None:
+    def save_plans(self, plans: dict) -> None:
         """Write the plans (2d only, plus older custom configurations) with the svseg section, atomically."""
-        configurations = draft["configurations"]
+        configurations = plans["configurations"]
         for name in _NNUNET_3D:
             configurations.pop(name, None)
         path = preprocessed_root() / self.dataset_name / f"{self.plans_identifier}.json"
         for name, configuration in _custom_configurations(path).items():
             configurations.setdefault(name, configuration)
-        draft[SECTION] = self._section()
-        draft[SECTION]["amplification"] = self._amplification_section(draft["configurations"][CONFIGURATION])
-        recursive_fix_for_json_export(draft)
+        plans[SECTION] = self._section()
+        plans[SECTION]["amplification"] = self._amplification_section(plans["configurations"][CONFIGURATION])
+        recursive_fix_for_json_export(plans)
         # The trainer's contract (plans.py), checked before anything is written.
-        parse_plans(json.loads(json.dumps(draft)), path)
-        atomic_write_json(path, draft)
+        parse_plans(json.loads(json.dumps(plans)), path)
+        atomic_write_json(path, plans)
         log.info("plans written to %s", path)
 
     def _amplification_section(self, configuration: dict[str, Any]) -> dict[str, Any]:

@@ -209,12 +209,11 @@ class AmplifiedDataset:
         if seg_prev is not None:
             previous = np.asarray(seg_prev[:, index])
             previous = (apply_op(previous, op, 0) if op is not None else previous)[:, None]
-        from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
+        from svseg.nnunet_touchpoints import sample_foreground_locations
 
         label = label[:, None]
         moved = dict(properties)
-        moved["class_locations"] = DefaultPreprocessor._sample_foreground_locations(
-            label, self._collect, seed=np.random.randint(2**31))
+        moved["class_locations"] = sample_foreground_locations(label, self._collect, seed=np.random.randint(2**31))
         return image[:, None], label, previous, moved
 
 

@@ -100,12 +100,12 @@ def check_network_builds(plans: dict[str, Any], configuration: str, dataset_json
     """
     import torch
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
+    from svseg.nnunet_touchpoints import plans_manager
     from svseg.training.network_from_plans import architecture_supports_deep_supervision
     from svseg.training.run_plans import trainer_class
 
-    manager = PlansManager(plans)
+    manager = plans_manager(plans)
     config = manager.get_configuration(configuration)
     try:
         heads = manager.get_label_manager(dataset_json).num_segmentation_heads

@@ -57,9 +57,9 @@ def build_trainer(job: TrainingJob, device: torch.device) -> Any:
 
 def _network_class_path(plans: dict[str, Any], configuration: str) -> str:
     """The network class a configuration names (nnU-Net's ``inherits_from`` resolved)."""
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    from svseg.nnunet_touchpoints import plans_manager
 
-    architecture = PlansManager(plans).get_configuration(configuration).configuration.get("architecture", {})
+    architecture = plans_manager(plans).get_configuration(configuration).configuration.get("architecture", {})
     return str(architecture.get("network_class_name", ""))
 
 

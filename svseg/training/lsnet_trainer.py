@@ -32,6 +32,7 @@ from torch import autocast
 from svseg.errors import SvsegError
 from svseg.networks.lsnet.recalibration import recalibrate
 from svseg.networks.lsnet.targets import lnet_targets
+from svseg.nnunet_touchpoints import check_overrides
 from svseg.training.lsnet_losses import lnet_loss
 from svseg.training.network_from_plans import unwrap_network
 from svseg.training.trainer import SvsegTrainer
@@ -92,6 +93,7 @@ class LSNetStepHooks(nnUNetTrainer):
         return False
 
 
+@check_overrides
 class LSNetTrainer(SvsegTrainer, LSNetStepHooks):
     """SvsegTrainer (recipe, registry network, checkpoints, progress) with L-SNet's training step."""
 

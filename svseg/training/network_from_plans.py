@@ -73,14 +73,13 @@ def build_network_from_plans(
 
     `source` names the plans file in error messages (default: the plans' name).
     """
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
+    from svseg.nnunet_touchpoints import plans_manager
     from svseg.planning.plans_safety import check_plans_are_data
 
     where = str(source or f"plans {plans.get('plans_name') if isinstance(plans, dict) else None!r}")
     check_plans_are_data(plans, where)
     try:
-        configuration_manager = PlansManager(plans).get_configuration(configuration)
+        configuration_manager = plans_manager(plans).get_configuration(configuration)
     except (KeyError, RuntimeError, ValueError) as exc:
         name = plans.get("plans_name")
         raise SvsegError(f"plans {name!r}: configuration {configuration!r} unusable ({exc})") from None

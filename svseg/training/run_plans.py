@@ -59,14 +59,20 @@ def trainer_name_for(network: str) -> str:
     return TRAINER_NAME
 
 
-def trainer_class(name: str) -> type:
-    """svseg's trainer class called `name` (the classes nnU-Net's tools see through svseg.nnunet_ext)."""
-    from svseg.nnunet_ext.svseg_trainers import trainers
+def svseg_trainers() -> dict[str, type]:
+    """svseg's trainer classes by name: the ones svseg/nnunet_ext re-exports for nnU-Net's own tools."""
+    from svseg.training.lsnet_trainer import LSNetTrainer
+    from svseg.training.trainer import SvsegTrainer
 
-    found = getattr(trainers, name, None)
-    if not isinstance(found, type):
-        raise SvsegError(f"unknown svseg trainer {name!r}; known: {', '.join(trainers.__all__)}")
-    return found
+    return {cls.__name__: cls for cls in (SvsegTrainer, LSNetTrainer)}
+
+
+def trainer_class(name: str) -> type:
+    """svseg's trainer class called `name`."""
+    trainers = svseg_trainers()
+    if name not in trainers:
+        raise SvsegError(f"unknown svseg trainer {name!r}; known: {', '.join(trainers)}")
+    return trainers[name]
 
 
 def architecture_configuration(
@@ -74,13 +80,13 @@ def architecture_configuration(
 ) -> tuple[str, dict[str, Any]]:
     """Name and dict of the ``<base>_<arch>`` configuration for registered network `arch`."""
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
     from svseg.networks import architecture_block, is_network, list_networks
+    from svseg.nnunet_touchpoints import plans_manager
 
     if not is_network(arch):
         raise SvsegError(f"unknown architecture {arch!r} (--arch); registered: {', '.join(list_networks())}")
-    manager = PlansManager(copy.deepcopy(plans.raw))
+    manager = plans_manager(copy.deepcopy(plans.raw))
     base = manager.get_configuration(plans.configuration)
     block = architecture_block(
         arch,

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from svseg.errors import SvsegError
-
-NNUNET_FOLDS = 5
-SPLITS_FILE = "splits_final.json"
+from svseg.nnunet_touchpoints import NNUNET_FOLDS, SPLITS_FILE
 
 
 def check_fold_split(dataset: str, preprocessed_dir: Path, plans: dict[str, Any], configuration: str,
@@ -52,9 +50,9 @@ def count_training_cases(preprocessed_dir: Path, plans: dict[str, Any], configur
     Counts the files nnU-Net's dataset classes list as cases (``CASE.b2nd`` without the
     ``_seg`` files, or ``CASE.npz``) in the configuration's data folder.
     """
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    from svseg.nnunet_touchpoints import plans_manager
 
-    folder = Path(preprocessed_dir) / PlansManager(plans).get_configuration(configuration).data_identifier
+    folder = Path(preprocessed_dir) / plans_manager(plans).get_configuration(configuration).data_identifier
     if folder.is_dir():
         names = [path.name for path in folder.iterdir()]
         blosc = {n[: -len(".b2nd")] for n in names if n.endswith(".b2nd") and not n.endswith("_seg.b2nd")}

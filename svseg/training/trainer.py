@@ -36,6 +36,7 @@ from torch import nn
 
 from svseg.errors import SvsegError
 from svseg.io.dataset_json_safety import check_dataset_json_is_data
+from svseg.nnunet_touchpoints import check_overrides
 from svseg.planning.plans import Recipe, parse_plans
 from svseg.planning.plans_safety import check_plans_are_data
 from svseg.training.amplified_sampling import AmplifiedSamplingHooks
@@ -49,6 +50,7 @@ from svseg.training.progress_log import EpochProgressHooks
 from svseg.training.schedules import RecipeLRScheduler
 
 
+@check_overrides
 class SvsegTrainer(EpochProgressHooks, AtomicCheckpointHooks, RegistryNetworkHooks, AmplifiedSamplingHooks,
                    DistributedSetupHooks, MainProcessWriteHooks, DistributedTraceHooks, nnUNetTrainer):
     """nnU-Net's training loop with svseg's recipe, registry networks and safe checkpoints.
