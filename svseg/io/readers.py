@@ -194,7 +194,7 @@ def _read_tiff(path: Path, ending: str) -> Image:
 
     array = tifffile.imread(path)
     if array.ndim == 3 and array.shape[-1] not in (3, 4):
-        # a z-stack: (z, y, x) with unit spacing unless ImageJ metadata says otherwise
+        # a z-stack: (z, y, x) at unit spacing (ImageJ and OME metadata are not read: NIfTI keeps spacing)
         return Image(array=array, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0),
                      direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
                      source=path, ending=ending, is_volume=True)
