@@ -12,12 +12,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 REFERENCE = "unet"
-SUITES = ("main", "networks", "ablations")
+SUITES = ("main", "networks", "ablations", "all")
 
 
 @dataclass(frozen=True)
@@ -34,23 +34,27 @@ class Config:
 
 
 def suite_configs(suite: str, preset: str, archs: list[str]) -> list[Config]:
-    """The configurations of a built-in suite on `preset` (reference first where others compare to it).
+    """The configurations of a built-in suite on `preset` (references before the rows compared with them).
 
     ``main``: the preset's network against ``unet`` on the same plan. ``networks``: the same plus
     `archs`. ``ablations``: the preset's network with each size-driven planning decision undone
-    (or, for amplification and loss, switched), each against the un-ablated configuration.
+    (or, for amplification and loss, switched), each against the un-ablated configuration. ``all``:
+    ``networks`` and ``ablations`` in one run, timed in one session.
     """
     unet = Config(REFERENCE, preset, arch=REFERENCE, reference=None, note="nnU-Net's PlainConvUNet on the same plan")
-    default = Config("default", preset, note=f"the network of preset {preset}")
-    if suite == "main":
-        return [unet, default]
-    if suite == "networks":
-        return [unet, default, *(Config(arch, preset, arch=arch) for arch in archs)]
-    if suite != "ablations":
+    default = Config("default", preset, note=f"the network and plan of preset {preset}")
+    networks = [Config(arch, preset, arch=arch, note="on the same plan") for arch in archs]
+    suites = {"main": [unet, default], "networks": [unet, default, *networks],
+              "ablations": [replace(default, reference=None), *_ablations(preset, default.name)],
+              "all": [unet, default, *networks, *_ablations(preset, default.name)]}
+    if suite not in suites:
         raise SystemExit(f"--suite {suite!r}: one of {', '.join(SUITES)}, or a JSON file")
-    base = "default"
+    return suites[suite]
+
+
+def _ablations(preset: str, base: str) -> list[Config]:
+    """Each decision the plan takes because of object size, undone; amplification and loss switched."""
     return [
-        Config(base, preset, reference=None, note=f"the network and plan of preset {preset}"),
         Config("no_spacing_refinement", preset, {"planning": {"max_upscale": 1.0}}, reference=base,
                note="in-plane spacing never refined below nnU-Net's median"),
         Config("no_raised_oversampling", preset, {"planning": {"ultra_small_majority": 1.0}}, reference=base,
