@@ -70,8 +70,9 @@ from bench_accuracy_suites import (
     training_cases,
 )
 
-from svseg.planning.presets import CPU_PRESET
 from svseg.utils.fs import atomic_write_json, atomic_write_text
+
+DEFAULT_PRESET = "cpu_quick"  # svanet_tiny on 128 px patches; epochs and iterations come from the budget
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--labels", default=None, help="label names for --data, e.g. background,nucleus")
     parser.add_argument("--out", type=Path, required=True, help="benchmark folder (reused: finished steps are kept)")
     parser.add_argument("--suite", default="main", help=f"{', '.join(SUITES)} or a JSON file of configurations")
-    parser.add_argument("--preset", default=CPU_PRESET, help="the plan's preset (name or file)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help="the plan's preset (name or file)")
     parser.add_argument("--archs", default="m2snet_tiny,sts_net_tiny", help="extra networks of --suite networks")
     parser.add_argument("--only", default="", help="run only these configurations of the suite (and their references)")
     parser.add_argument("--split", choices=("fixed", "cv"), default="fixed")
