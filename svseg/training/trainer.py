@@ -21,7 +21,35 @@ so that no class overrides more than three of nnU-Net's hooks (house rule R2, do
 
 The mixins override disjoint hooks (``train_step`` excepted: the progress bar and the DDP trace
 both wrap it and call through), so their order only matters in that they sit before
-``nnUNetTrainer``. The constructor keeps nnU-Net's five arguments because checkpoints store them
+``nnUNetTrainer``. Which class answers each nnU-Net hook, in the order nnU-Net's loop calls them
+(``tests/training/test_trainer_composition.py`` keeps this table true):
+
+==================================  ================================================================
+nnU-Net hook                        svseg's code (then nnU-Net's, where it calls through)
+==================================  ================================================================
+``initialize``                      DistributedSetupHooks (device per local rank, gloo/NCCL DDP wrap)
+``build_network_architecture``      RegistryNetworkHooks (the registry network named by the plans)
+``set_deep_supervision_enabled``    RegistryNetworkHooks (networks without deep supervision)
+``configure_optimizers``            SvsegTrainer (the recipe's optimizer and schedule)
+``_build_loss``                     SvsegTrainer (the recipe's loss around nnU-Net's)
+``get_tr_and_val_datasets``         AmplifiedSamplingHooks (STS-Net amplification when planned)
+``on_train_start``                  MainProcessWriteHooks (only the main process writes)
+``train_step``                      EpochProgressHooks -> DistributedTraceHooks -> nnUNetTrainer (bar,
+                                    then trace, then the step; for L-SNet LSNetStepHooks' two updates)
+``print_to_log_file``               EpochProgressHooks (nnU-Net's console echo to svseg's log)
+``on_epoch_end``                    EpochProgressHooks (one line per epoch, progress plot)
+``save_checkpoint``                 AtomicCheckpointHooks (atomic, weights-only readable)
+``load_checkpoint``                 AtomicCheckpointHooks (weights-only resume)
+``perform_actual_validation``       MainProcessWriteHooks (main process alone under DDP)
+``on_train_end``                    DistributedTraceHooks (each rank's trace when asked)
+``_do_i_compile``                   LSNetStepHooks, L-SNet only (compile off)
+==================================  ================================================================
+
+The nnU-Net attributes the mixins read (``network``, ``optimizer``, ``device``, ``is_ddp``,
+``local_rank``, ``current_epoch``, ``logger``, ``output_folder``...) are nnU-Net's own, set by its
+``__init__``; svseg adds ``recipe`` and ``pretrained_encoder`` here.
+
+The constructor keeps nnU-Net's five arguments because checkpoints store them
 (``init_args``) and nnU-Net's tools re-create trainers from them.
 """
 
