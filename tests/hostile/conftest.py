@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from ..inference.models import make_model_folder
-from ..training.conftest import PNG_ID, PNG_NAME, use_small_unet, write_png_dataset
+from ..planned_roots import plan_png_disks, planning_root
+from ..training.conftest import PNG_ID, PNG_NAME
 
 DATASET = f"Dataset{PNG_ID:03d}_{PNG_NAME}"
 MODEL = f"results/{DATASET}/SvsegTrainer__svsegPlans__2d"
@@ -27,27 +28,9 @@ MODEL = f"results/{DATASET}/SvsegTrainer__svsegPlans__2d"
 @pytest.fixture(scope="session")
 def planned_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A data root with the disks raw, planned, preprocessed and a fold 0 model (never edited)."""
-    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
-
-    from svseg.planning.api import plan_and_preprocess
-
     home = tmp_path_factory.mktemp("hostile_home")
-    original = DatasetFingerprintExtractor.__init__
-
-    def fewer_samples(self, *args, **kwargs) -> None:  # 1e5 intensity samples instead of 1e8: fast, unchecked
-        original(self, *args, **kwargs)
-        self.num_foreground_voxels_for_intensitystats = 1e5
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DatasetFingerprintExtractor, "__init__", fewer_samples)
-        patch.setenv("SVSEG_HOME", str(home))
-        for variable in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-            patch.setenv(variable, "")  # recorded, so leaving the context restores the caller's value
-            patch.delenv(variable)
-        write_png_dataset(home / "raw")
-        plan_and_preprocess(PNG_NAME, preset="cpu_quick", num_processes=1)
-        folder = home / "preprocessed" / DATASET
-        use_small_unet(folder / "svsegPlans.json")
+    with planning_root(home):
+        folder = plan_png_disks(home)
         plans = json.loads((folder / "svsegPlans.json").read_text(encoding="utf-8"))
         dataset_json = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
         make_model_folder(home / "results", (plans, dataset_json), checkpoints=("final", "latest"))

@@ -32,6 +32,7 @@ from svseg.planning.plans_safety import (
 )
 from svseg.planning.presets import load_preset
 
+from ..planned_roots import planning_root
 from .conftest import write_nifti_dataset
 
 PROBE = "torch.nn.functional.torch.os.system"
@@ -56,17 +57,7 @@ def _plan(dataset_id: int, folder: str, svseg: bool) -> dict[str, dict[str, Any]
 def volume_plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """nnU-Net's plans (2d and 3d_fullres) of the NIfTI dataset of conftest.py, planned once for this module."""
     home = tmp_path_factory.mktemp("plans_safety_home")
-    original = DatasetFingerprintExtractor.__init__
-
-    def fewer_samples(self, *args, **kwargs) -> None:  # as conftest's fewer_intensity_samples, for this module
-        original(self, *args, **kwargs)
-        self.num_foreground_voxels_for_intensitystats = 1e5
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DatasetFingerprintExtractor, "__init__", fewer_samples)
-        patch.setenv("SVSEG_HOME", str(home))
-        for variable in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-            patch.delenv(variable, raising=False)
+    with planning_root(home):
         write_nifti_dataset(home)
         return _plan(2, "Dataset002_Vol", svseg=False)["nnUNetPlans"]
 

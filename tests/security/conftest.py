@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ..inference.models import make_model_folder
-from ..training.conftest import PNG_ID, PNG_NAME, use_small_unet, write_png_dataset
+from ..planned_roots import plan_png_disks, planning_root
+from ..training.conftest import PNG_ID, PNG_NAME
 
 DATASET = f"Dataset{PNG_ID:03d}_{PNG_NAME}"
 
@@ -25,25 +26,9 @@ DATASET = f"Dataset{PNG_ID:03d}_{PNG_NAME}"
 @pytest.fixture(scope="session")
 def planned_disks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A data root holding the planned and preprocessed PNG disk dataset (never edited)."""
-    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
-
-    from svseg.planning.api import plan_and_preprocess
-
     home = tmp_path_factory.mktemp("security_planned")
-    original = DatasetFingerprintExtractor.__init__
-
-    def fewer_samples(self, *args, **kwargs) -> None:  # 1e5 intensity samples instead of 1e8: fast, unchecked
-        original(self, *args, **kwargs)
-        self.num_foreground_voxels_for_intensitystats = 1e5
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(DatasetFingerprintExtractor, "__init__", fewer_samples)
-        patch.setenv("SVSEG_HOME", str(home))
-        for variable in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-            patch.delenv(variable, raising=False)
-        write_png_dataset(home / "raw")
-        plan_and_preprocess(PNG_NAME, preset="cpu_quick", num_processes=1)
-        use_small_unet(home / "preprocessed" / DATASET / "svsegPlans.json")
+    with planning_root(home):
+        plan_png_disks(home)
     yield home
 
 
