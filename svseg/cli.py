@@ -277,7 +277,8 @@ def train_cmd(
 @app.command("plan-and-preprocess")
 def plan_and_preprocess_cmd(
     dataset: str = typer.Option(..., "-d", "--dataset", help="Dataset name, id or DatasetNNN_NAME folder."),
-    preset: str = typer.Option("svanet_paper", "--preset", help="Preset name (plans/*.json) or a preset file."),
+    preset: str | None = typer.Option(None, "--preset", help="Preset name (plans/*.json) or a preset file "
+                                      "(default: svanet_paper with a CUDA GPU, cpu_default without)."),
     num_processes: int | None = typer.Option(None, "-np", min=1, help="Worker processes (default: all cores)."),
     gpu_memory_gb: float | None = typer.Option(None, "--gpu-memory-gb", help="Training memory target in GB."),
     no_preprocess: bool = typer.Option(False, "--no-preprocess", help="Fingerprint and plan only."),

@@ -46,7 +46,7 @@ from svseg.planning.fingerprint import (
     AreaRatioFingerprintExtractor,
 )
 from svseg.planning.plans import CONFIGURATION, PLANS_NAME, SvsegPlans, load_plans, plans_path
-from svseg.planning.presets import DEFAULT_PRESET, load_preset
+from svseg.planning.presets import CPU_PRESET, default_preset, load_preset
 from svseg.planning.raw_files import check_raw_dataset, first_bad_raw_file
 from svseg.utils.fs import atomic_write_json, check_writable_dir, remove_stale_temporaries
 from svseg.utils.locks import run_lock
@@ -106,7 +106,7 @@ def _short(value: Any) -> Any:
 
 def plan_and_preprocess(
     dataset: str,
-    preset: str = DEFAULT_PRESET,
+    preset: str | None = None,
     num_processes: int | None = None,
     gpu_memory_gb: float | None = None,
     preprocess: bool = True,
@@ -116,14 +116,15 @@ def plan_and_preprocess(
     """Fingerprint (with object area ratios), plan the 2d configuration, and preprocess it.
 
     `dataset` is a name, id or ``DatasetNNN_NAME``; `preset` a shipped preset name or a preset
-    JSON path; `num_processes` defaults to every CPU core; `gpu_memory_gb` overrides the
+    JSON path (None: :func:`~svseg.planning.presets.default_preset`, the CPU preset on a machine
+    without a CUDA GPU); `num_processes` defaults to every CPU core; `gpu_memory_gb` overrides the
     preset's memory target; `clean` recomputes everything from the raw data; `amplification`
     (off, code, two-tier) plans STS-Net's small-lesion sampling weights (planning/amplification.py).
     """
     check_mode(amplification)
     export_nnunet_environment()
     ref = resolve_dataset(dataset)
-    chosen = load_preset(preset)
+    chosen = load_preset(preset or default_preset())
     processes = int(num_processes) if num_processes is not None else (os.cpu_count() or 1)
     if processes < 1:
         raise SvsegError(f"-np {num_processes}: need at least one process")
@@ -136,8 +137,12 @@ def plan_and_preprocess(
     check_writable_dir(folder, "preprocessed dataset")
     with run_lock(folder / LOCK_FILE, f"svseg plan-and-preprocess -d {ref.folder_name}"):
         remove_stale_temporaries(folder, recursive=True)
-        return _plan_locked(ref, chosen, processes, gpu_memory_gb, preprocess, clean, amplification, case_ids,
-                            stamp)
+        result = _plan_locked(ref, chosen, processes, gpu_memory_gb, preprocess, clean, amplification, case_ids,
+                              stamp)
+    if preset is None and chosen.name == CPU_PRESET:  # after success: a refusal stays one line
+        log.info("no CUDA GPU here: planned with preset %s for CPU training (to train on a GPU elsewhere, "
+                 "plan with --preset svanet_paper)", CPU_PRESET)
+    return result
 
 
 def _plan_locked(ref: DatasetRef, chosen: Any, processes: int, gpu_memory_gb: float | None, preprocess: bool,

@@ -27,6 +27,9 @@ from svseg.planning.object_stats import DEFAULT_STRATA, check_strata
 from svseg.planning.plans import NetworkSpec, Recipe, parse_recipe
 
 DEFAULT_PRESET = "svanet_paper"
+"""The preset with a CUDA GPU: SvANet as the paper trains it."""
+CPU_PRESET = "cpu_default"
+"""The preset without one: the network and recipe that won svseg's CPU benchmark (docs/planning.md, section 3)."""
 _PACKAGE = "svseg"
 _FOLDER = "presets"
 
@@ -89,6 +92,18 @@ class Preset:
     planning: PlanningRules
     strata: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STRATA))
     notes: str = ""
+
+
+def default_preset() -> str:
+    """The preset a plan gets when none is named: ``svanet_paper`` with a CUDA GPU, else ``cpu_default``.
+
+    svanet_paper's 202 M-parameter SvANet at 512 x 512 takes days per fold on a laptop CPU; a
+    user without a GPU who runs the three commands gets a plan that trains in minutes to an hour.
+    Planning on a machine without a GPU for training on one elsewhere needs ``--preset svanet_paper``.
+    """
+    import torch
+
+    return DEFAULT_PRESET if torch.cuda.is_available() else CPU_PRESET
 
 
 def list_presets() -> list[str]:

@@ -246,6 +246,11 @@ def _train_fold(
         job = _make_job(run_plans, configuration, fold, dataset_json, checkpoint, pretrained, record)
         check_weight_files(checkpoint, pretrained, resumes=not job.validate_only)
         _check_launch(torch_device, num_gpus, recipe.batch_size)
+        if torch_device.type == "cpu" and not job.validate_only and _is_main_process():
+            from svseg.training.cpu_estimate import warn_if_gpu_sized  # prints the estimate and the CPU preset
+
+            network = arch or plans.network.name
+            warn_if_gpu_sized(run_plans, configuration, dataset_json, recipe, ref.name, fold, network)
         if overwrite:
             clear_fold_dir(fold_dir)
         with no_trace_on_refusal(fold_dir):  # nnU-Net's trainer writes its log before its own checks
