@@ -4,8 +4,8 @@ A kill during a write must never leave a truncated plans file, checkpoint or mas
 so everything is written to a temporary file in the target folder, flushed, fsynced and
 moved into place with :func:`os.replace` (atomic on POSIX and Windows within one volume).
 
-A kill -9 can still leave the temporary itself behind (``.NAME.XXXXXXXX.tmpEND`` files,
-``.NAME.XXXXXXXX.partial`` folders). The writer holds an advisory ``flock`` on each temporary
+A kill -9 can still leave the temporary itself behind (``.NAME.RANDOM8.tmpEND`` files,
+``.NAME.RANDOM8.partial`` folders). The writer holds an advisory ``flock`` on each temporary
 while it exists, which the kernel drops when the writer dies, so
 :func:`remove_stale_temporaries` can tell a leftover (lock free) from a file another live process
 is still writing (lock held) without any timing guess. Output folders are checked before the
@@ -158,8 +158,8 @@ def check_output_dir(path: Path | str, role: str) -> Path:
 def remove_stale_temporaries(folder: Path | str, recursive: bool = False) -> list[Path]:
     """Remove svseg's leftover temporaries in `folder` (a run killed mid-write); returns what went.
 
-    Only svseg's own names are touched (``.NAME.XXXXXXXX.tmpEND`` files from :func:`atomic_path`,
-    ``.NAME.XXXXXXXX.partial`` folders from :func:`atomic_directory`), and only those whose writer is
+    Only svseg's own names are touched (``.NAME.RANDOM8.tmpEND`` files from :func:`atomic_path`,
+    ``.NAME.RANDOM8.partial`` folders from :func:`atomic_directory`), and only those whose writer is
     gone: its flock is free. A temporary another live process is writing is left alone.
     `recursive` also looks in sub-folders (not inside ``.partial`` folders, removed whole).
     """
