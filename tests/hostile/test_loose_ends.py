@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pydoc
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 
 from svseg.errors import SvsegError
 
+from ..resolver_spy import spy_on_name_resolvers
 from . import files
 from .conftest import DATASET, MODEL
 from .refusal import Case, assert_refused, runner, snapshot
@@ -34,22 +34,7 @@ PROBE = "torch.nn.functional.torch.os.system"
 @pytest.fixture
 def looked_up(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every name handed to ``pydoc.locate`` or nnU-Net's module search while the test runs."""
-    from nnunetv2.utilities import find_class_by_name
-
-    calls: list[str] = []
-    locate, search = pydoc.locate, find_class_by_name._recursive_find_python_class
-
-    def spy_locate(path: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(str(path))
-        return locate(path, *args, **kwargs)
-
-    def spy_search(folder: str, class_name: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(str(class_name))
-        return search(folder, class_name, *args, **kwargs)
-
-    monkeypatch.setattr(pydoc, "locate", spy_locate)
-    monkeypatch.setattr(find_class_by_name, "_recursive_find_python_class", spy_search)
-    return calls
+    return spy_on_name_resolvers(monkeypatch)
 
 
 def _edit(path: Path, change) -> Path:

@@ -11,7 +11,6 @@ reach none of nnU-Net's resolvers (``pydoc.locate`` and the module search behind
 from __future__ import annotations
 
 import json
-import pydoc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typer.testing import CliRunner
 
 from svseg.cli import app
 
+from ..resolver_spy import spy_on_name_resolvers
 from .conftest import DATASET
 
 runner = CliRunner()
@@ -105,22 +105,7 @@ HOSTILE: dict[str, tuple[Edit, str]] = {
 @pytest.fixture
 def resolver_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every name handed to ``pydoc.locate`` or nnU-Net's module search while the test runs."""
-    from nnunetv2.utilities import find_class_by_name
-
-    calls: list[str] = []
-    locate, search = pydoc.locate, find_class_by_name._recursive_find_python_class
-
-    def spy_locate(path: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(str(path))
-        return locate(path, *args, **kwargs)
-
-    def spy_search(folder: str, class_name: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(str(class_name))
-        return search(folder, class_name, *args, **kwargs)
-
-    monkeypatch.setattr(pydoc, "locate", spy_locate)
-    monkeypatch.setattr(find_class_by_name, "_recursive_find_python_class", spy_search)
-    return calls
+    return spy_on_name_resolvers(monkeypatch)
 
 
 def _edit(path: Path, edit: Edit, marker: Path, key: str | None = None) -> None:
