@@ -13,6 +13,7 @@ Data flow (svanet.md §1), stride in brackets:
     cross-scale guidance        -> Bj += DropPath(CSLayer_ij(Bi)) for i < j, fine to coarse
     link decoder from E5        -> D4 .. D1 (AssemFormer after each level)
     head                        -> 1x1 conv over [D1, D2, D3, D4, A] at /2, bilinear to the input size
+    detail head (optional)      -> full-resolution correction of those logits from the input (svseg's)
 
 Differences from the official code, all deliberate: the output follows the input size (the
 official one resizes to a build-time constant) and SvAttn's pool size follows the actual feature
@@ -37,6 +38,7 @@ from svseg.networks.blocks.assemformer import AssemFormer
 from svseg.networks.blocks.checkpointing import CHECKPOINTING, run_block
 from svseg.networks.blocks.conv_norm_act import OFFICIAL_BN_EPS, make_divisible
 from svseg.networks.blocks.cross_scale import CrossScaleGuidance
+from svseg.networks.blocks.detail_head import DetailHead
 from svseg.networks.blocks.head import MultiScaleHead
 from svseg.networks.blocks.link_decoder import FUSIONS, LinkDecoder
 from svseg.networks.blocks.mc_bottleneck import MCBottleneck
@@ -73,6 +75,8 @@ class SvANet(nn.Module):
     - `decoder_fusion`: "concat" (paper), "add" or "none" (Tab. X; `--fg_link 2/1/0`).
     - `width`: multiplier on every channel count (rounded to multiples of 8); `encoder_depths`,
       `assemformer_depth`, `gate_min_hidden` shrink the model further (svanet_tiny).
+    - `detail_channels`: width of svseg's full-resolution detail head (blocks/detail_head.py); 0, the
+      paper configuration, leaves it out.
     - `pretrained`: local torchvision ResNet-50 state dict for the encoder (never downloaded).
     - `activation_checkpointing`: "none", "assemformer" (every AssemFormer) or "stages" (each branch
       and decoder level) are recomputed in backward instead of keeping their activations: less
@@ -104,6 +108,7 @@ class SvANet(nn.Module):
         aspp_rates: Sequence[int] = (12, 24, 36),
         aspp_dropout: float = 0.1,
         bn_eps: float = OFFICIAL_BN_EPS,
+        detail_channels: int = 0,
         pretrained: str | Path | None = None,
         activation_checkpointing: str = "none",
     ) -> None:
@@ -112,10 +117,10 @@ class SvANet(nn.Module):
         check_choice("SvANet", "assemformer", assemformer, ASSEMFORMER_PLACES)
         check_choice("SvANet", "activation_checkpointing", activation_checkpointing, CHECKPOINTING)
         check_choice("SvANet", "decoder_fusion", decoder_fusion, FUSIONS)
-        if not width > 0 or int(input_channels) < 1 or int(num_classes) < 1:
+        if not width > 0 or int(input_channels) < 1 or int(num_classes) < 1 or int(detail_channels) < 0:
             raise SvsegError(
-                f"SvANet needs width > 0, input_channels >= 1 and num_classes >= 1; got {width}, "
-                f"{input_channels}, {num_classes}"
+                f"SvANet needs width > 0, input_channels >= 1, num_classes >= 1 and detail_channels >= 0; "
+                f"got {width}, {input_channels}, {num_classes}, {detail_channels}"
             )
         self.encoder = ResNetEncoder(input_channels, encoder_depths, width, bn_eps)
         stages = self.encoder.out_channels  # E1..E5
@@ -144,6 +149,7 @@ class SvANet(nn.Module):
         decoder_af = assemformer_depth if assemformer in ("both", "decoder") else None
         self.decoder = LinkDecoder(stages[4], branch_channels[::-1], decoder_fusion, decoder_af, False, bn_eps)
         self.head = MultiScaleHead([*branch_channels, aspp_channels], num_classes)
+        self.detail = DetailHead(input_channels, num_classes, int(detail_channels), bn_eps) if detail_channels else None
         self.checkpoint_stages = activation_checkpointing == "stages"
         self.decoder.checkpoint = self.checkpoint_stages
         for module in self.modules():
@@ -164,7 +170,8 @@ class SvANet(nn.Module):
         if self.guidance is not None:
             branches = self.guidance(branches)
         decoded = self.decoder(stages[4], branches[::-1])  # D4, D3, D2, D1
-        return self.head([*decoded[::-1], context], x.shape[2:])
+        logits = self.head([*decoded[::-1], context], x.shape[2:])
+        return logits if self.detail is None else self.detail(x, logits)
 
     def load_pretrained_encoder(self, path: str | Path) -> None:
         """Load a local torchvision ResNet-50 state dict into the encoder (see svseg.networks.pretrained)."""
@@ -238,6 +245,18 @@ def svanet_tiny(
 ) -> dict[str, Any]:
     """Same topology with reduced widths and depths (< 3 M parameters) for CPU tests and the demo."""
     return svanet_kwargs(TINY_VARIANT, patch_size, spacing, **overrides)
+
+
+TINY_DETAIL_VARIANT: dict[str, Any] = {**TINY_VARIANT, "detail_channels": 16}
+"""svanet_tiny with a 16-channel full-resolution detail head (svseg's addition, blocks/detail_head.py)."""
+
+
+@register_network("svanet_tiny_detail", SvANet)
+def svanet_tiny_detail(
+    patch_size: Sequence[int] | None = None, spacing: Sequence[float] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """svanet_tiny whose stride-2 logits are corrected at full resolution from the input (sharper boundaries)."""
+    return svanet_kwargs(TINY_DETAIL_VARIANT, patch_size, spacing, **overrides)
 
 
 @register_network("sosegformer_like", SvANet)

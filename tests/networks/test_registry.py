@@ -34,7 +34,7 @@ FULL_SIZE = {"svanet", "sosegformer_like"}
 def test_required_networks_are_registered() -> None:
     assert {"svanet", "svanet_tiny", "sosegformer_like", "unet"} <= set(list_networks())
     assert list_networks() == sorted(list_networks())
-    assert list_networks("svanet*") == ["svanet", "svanet_tiny"]
+    assert list_networks("svanet*") == ["svanet", "svanet_tiny", "svanet_tiny_detail"]
     assert is_network("svanet") and not is_network("svanet_huge")
 
 

@@ -211,3 +211,28 @@ def test_compiles_without_graph_breaks_or_recompiles() -> None:
     with torch._dynamo.config.patch(error_on_recompile=True):
         for _ in range(4):
             compiled(x)
+
+
+def test_detail_head_starts_as_the_coarse_logits_and_learns_a_correction() -> None:
+    torch.manual_seed(0)
+    model = create_network("svanet_tiny_detail", 1, 2).eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        detailed = model(x)
+        detail, model.detail = model.detail, None
+        coarse = model(x)
+        model.detail = detail
+    assert torch.equal(detailed, coarse)  # the correction conv starts at zero
+    model.train()
+    F.cross_entropy(model(x), (x[:, 0] > 0).long()).backward()
+    assert model.detail.correction.weight.grad.abs().sum() > 0
+    # the features reach the output only through the correction's (zero) weights: no gradient yet
+    assert model.detail.features[0].conv.weight.grad.abs().sum() == 0
+    assert count_parameters(model) - count_parameters(create_network("svanet_tiny", 1, 2)) == (
+        1 * 16 * 9 + 16 * 2 + 16 * 16 * 9 + 16 * 2 + (16 + 2) * 2 * 9 + 2
+    )
+
+
+def test_detail_head_width_must_not_be_negative() -> None:
+    with pytest.raises(SvsegError, match="detail_channels >= 0"):
+        create_network("svanet_tiny", 1, 2, detail_channels=-1)
