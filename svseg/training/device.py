@@ -24,6 +24,7 @@ DEVICE_CHOICES = ("auto", "cuda", "cpu", "mps")
 _COMPILE_ENV = "nnUNet_compile"
 _WORKERS_ENV = "nnUNet_n_proc_DA"
 _POOL_ENV = "nnUNet_def_n_proc"
+_THREADS_ENV = "OMP_NUM_THREADS"  # torch's and torchrun's thread variable, honoured on the CPU
 # nnU-Net's own default for augmentation processes per GPU (nnunetv2/utilities/default_n_proc_DA.py).
 _NNUNET_WORKERS_PER_GPU = 12
 # nnU-Net's default size of its spawn pools for export and evaluation (nnunetv2/configuration.py).
@@ -60,9 +61,11 @@ def configure_threads(device: torch.device) -> None:
 
     On the CPU, nnU-Net gives torch every core; the ranks torchrun starts on one machine
     (``LOCAL_WORLD_SIZE``) share them, so that N processes do not each start a thread per core.
+    An exported ``OMP_NUM_THREADS`` wins (the variable torch itself and torchrun use): a user
+    running several jobs side by side on one machine gives each its share that way.
     """
     if device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world_size()))
+        torch.set_num_threads(cpu_threads())
     else:
         torch.set_num_threads(1)
     if device.type == "cuda":
@@ -70,6 +73,14 @@ def configure_threads(device: torch.device) -> None:
         # fastest algorithms once; results are not bit-reproducible, as in nnU-Net.
         torch.backends.cudnn.deterministic = False
         torch.backends.cudnn.benchmark = True
+
+
+def cpu_threads() -> int:
+    """Torch threads for CPU training: ``OMP_NUM_THREADS`` if a positive integer, else this rank's share of cores."""
+    exported = os.environ.get(_THREADS_ENV, "").strip()
+    if exported.isdigit() and int(exported) > 0:
+        return int(exported)
+    return max(1, (os.cpu_count() or 1) // local_world_size())
 
 
 def local_world_size() -> int:

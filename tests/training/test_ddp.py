@@ -109,10 +109,23 @@ def test_ranks_on_one_machine_share_its_cores(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     monkeypatch.delenv("nnUNet_n_proc_DA", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     with scoped_settings():
         configure_threads(torch.device("cpu"))
         assert torch.get_num_threads() == 4
         assert configure_workers(torch.device("cuda")) == 3  # (8 cores - 2 ranks) // 2 ranks
+
+
+@pytest.mark.parametrize(("exported", "expected"), [("3", 3), ("0", 4), ("two", 4), ("", 4)])
+def test_an_exported_thread_count_wins_when_it_is_a_positive_integer(
+    monkeypatch: pytest.MonkeyPatch, exported: str, expected: int
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("OMP_NUM_THREADS", exported)
+    with scoped_settings():
+        configure_threads(torch.device("cpu"))
+        assert torch.get_num_threads() == expected
 
 
 @pytest.fixture
