@@ -3,7 +3,7 @@
 Use `create_network(name, input_channels, num_classes)` to build one and
 `architecture_block(name, patch_size, spacing, input_channels, num_classes)` to write it into an
 nnU-Net plans file; `check_architecture_block` is the gate for plans read from disk. Registered:
-`svanet` (paper), `svanet_tiny`, `sosegformer_like`, `unet` (nnU-Net's PlainConvUNet),
+`svanet` (paper), `svanet_tiny`, `svanet_tiny_detail`, `sosegformer_like`, `unet` (nnU-Net's PlainConvUNet),
 `sts_net` (STS-Net, paper), `sts_net_tiny`, `m2snet` (subtraction decoder, plain or Res2Net-50
 encoder), `m2snet_tiny`, `lsnet` (L-SNet: locate, recalibrate, segment), `lsnet_tiny`.
 Shared parts live in `svseg.networks.blocks`; see docs/architecture.md. Importing the network
