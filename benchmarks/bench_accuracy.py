@@ -168,9 +168,12 @@ def seed_from_planned(layout: Layout, key: str) -> None:
 
 
 def same_plan(layout: Layout, keys: dict[str, str], config: Config, by_name: dict[str, Config]) -> bool:
-    """True when an ablation's plan equals its reference's: the decision does not fire on this dataset."""
+    """True when an ablation's plan equals its reference's: the decision does not fire on this dataset.
+
+    A later draw of the reference (same plan and network, ``draw`` > 1) is trained: it measures the spread.
+    """
     reference = by_name.get(config.reference or "")
-    if reference is None or reference.arch != config.arch:
+    if reference is None or reference.arch != config.arch or reference.draw != config.draw:
         return False
     read = [json.loads((layout.plan_dir(keys[name]) / "plan.json").read_text(encoding="utf-8"))["signature"]
             for name in (config.name, reference.name)]

@@ -31,6 +31,9 @@ class Config:
     arch: str | None = None
     reference: str | None = REFERENCE
     note: str = ""
+    draw: int = 1
+    """Which training of this configuration: 2, 3, ... train it again (nnU-Net does not seed its
+    training) to show the run-to-run spread the case-bootstrap intervals do not cover."""
 
 
 def suite_configs(suite: str, preset: str, archs: list[str]) -> list[Config]:

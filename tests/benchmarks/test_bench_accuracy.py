@@ -99,6 +99,26 @@ def test_every_ablation_compares_with_the_unablated_plan() -> None:
     assert [(c.name, c.arch, c.reference) for c in main] == [("unet", "unet", None), ("default", None, "unet")]
 
 
+def test_a_second_draw_of_the_reference_is_trained_while_a_decision_that_does_not_fire_is_not(
+    tmp_path: Path,
+) -> None:
+    from bench_accuracy import Layout, same_plan
+    from bench_accuracy_suites import Config
+
+    layout = Layout(tmp_path, tmp_path / "raw", "Dataset001_X")
+    configs = [Config("default", "cpu_quick", reference=None),
+               Config("default_repeat", "cpu_quick", reference="default", draw=2),
+               Config("no_raised_oversampling", "cpu_quick", {"planning": {"ultra_small_majority": 1.0}}),
+               Config("patch_whole_slice", "cpu_quick", {"planning": {"max_patch_size": None}})]
+    configs[2:] = [Config(c.name, c.preset, c.overrides, reference="default") for c in configs[2:]]
+    keys = {c.name: c.name for c in configs}
+    for config, signature in zip(configs, ["plan A", "plan A", "plan A", "plan B"], strict=True):
+        layout.plan_dir(config.name).mkdir(parents=True)
+        (layout.plan_dir(config.name) / "plan.json").write_text(json.dumps({"signature": signature}))
+    by_name = {c.name: c for c in configs}
+    assert [same_plan(layout, keys, c, by_name) for c in configs] == [False, False, True, False]
+
+
 def _tiny_png_dataset(root: Path, cases: int = 10) -> None:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]
