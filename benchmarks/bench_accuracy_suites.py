@@ -40,8 +40,9 @@ def suite_configs(suite: str, preset: str, archs: list[str]) -> list[Config]:
     """The configurations of a built-in suite on `preset` (references before the rows compared with them).
 
     ``main``: the preset's network against ``unet`` on the same plan. ``networks``: the same plus
-    `archs`. ``ablations``: the preset's network with each size-driven planning decision undone
-    (or, for amplification and loss, switched), each against the un-ablated configuration. ``all``:
+    `archs`. ``ablations``: the preset's network with each size-driven planning decision switched
+    (spacing refinement and raised oversampling on, off by default since their measurement;
+    amplification, loss and patch changed), each against the preset's own configuration. ``all``:
     ``networks`` and ``ablations`` in one run, timed in one session.
     """
     unet = Config(REFERENCE, preset, arch=REFERENCE, reference=None, note="nnU-Net's PlainConvUNet on the same plan")
@@ -56,12 +57,12 @@ def suite_configs(suite: str, preset: str, archs: list[str]) -> list[Config]:
 
 
 def _ablations(preset: str, base: str) -> list[Config]:
-    """Each decision the plan takes because of object size, undone; amplification and loss switched."""
+    """Each decision the plan can take because of object size, switched against the preset's plan."""
     return [
-        Config("no_spacing_refinement", preset, {"planning": {"max_upscale": 1.0}}, reference=base,
-               note="in-plane spacing never refined below nnU-Net's median"),
-        Config("no_raised_oversampling", preset, {"planning": {"ultra_small_majority": 1.0}}, reference=base,
-               note="foreground oversampling kept at the recipe's value for ultra-small majorities"),
+        Config("spacing_refinement", preset, {"planning": {"max_upscale": 2.0}}, reference=base,
+               note="in-plane spacing refined (up to 2x) until the p05 object covers 16 px"),
+        Config("raised_oversampling", preset, {"planning": {"ultra_small_majority": 0.5}}, reference=base,
+               note="foreground oversampling raised to 0.5 when most objects are ultra-small"),
         Config("amplification_code", preset, amplification="code", reference=base,
                note="STS-Net amplification, released script's single tier"),
         Config("amplification_two_tier", preset, amplification="two-tier", reference=base,

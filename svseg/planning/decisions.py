@@ -51,6 +51,10 @@ def decide_spacing(median_spacing: Sequence[float], object_area_mm2: float | Non
     if object_area_mm2 is None or object_area_mm2 <= 0:
         return Decision("in-plane spacing (mm)", median, "nnU-Net's median spacing kept: the labels hold no objects")
     pixels = object_area_mm2 / (median[0] * median[1])
+    if rules.max_upscale <= 1.0:
+        return Decision("in-plane spacing (mm)", median,
+                        f"nnU-Net's median spacing {_fmt(median)} mm kept: refinement is off (max_upscale 1); "
+                        f"the {label} ({object_area_mm2:.4g} mm²) covers {pixels:.1f} px")
     if pixels >= rules.min_object_px:
         return Decision("in-plane spacing (mm)", median,
                         f"nnU-Net's median spacing {_fmt(median)} mm kept: the {label} "
@@ -161,6 +165,9 @@ def decide_oversampling(ultra_small_fraction: float | None, preset_value: float,
     if ultra_small_fraction is None:
         return Decision("foreground oversampling", preset_value, "the recipe's value kept: no objects")
     share = f"{100 * ultra_small_fraction:.0f} % of objects are ultra-small"
+    if rules.ultra_small_majority >= 1.0:
+        return Decision("foreground oversampling", preset_value,
+                        f"{share}; the recipe's {preset_value:g} kept (raising it is off: ultra_small_majority 1)")
     if ultra_small_fraction > rules.ultra_small_majority and preset_value < rules.ultra_small_oversample:
         return Decision("foreground oversampling", rules.ultra_small_oversample,
                         f"{share} (> {100 * rules.ultra_small_majority:.0f} %): raised from the recipe's "

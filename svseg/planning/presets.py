@@ -46,9 +46,15 @@ class PlanningRules:
     - ``patch_multiple``: patch sides are multiples of this (SvANet's output stride, 32).
     - ``min_object_px`` / ``object_percentile``: the spacing must keep the p-th percentile
       object at least this many pixels large.
-    - ``max_upscale``: in-plane spacing is never refined below native median spacing / this.
+    - ``max_upscale``: in-plane spacing is never refined below native median spacing / this;
+      1 (the default) turns refinement off.
     - ``ultra_small_majority`` / ``ultra_small_oversample``: when more than this fraction of
-      objects is ultra-small, foreground oversampling is raised to at least that value.
+      objects is ultra-small, foreground oversampling is raised to at least that value; a
+      majority of 1 (the default) turns the rule off.
+
+    Both size-driven rules are off by default because they did not help where measured: on the
+    synthetic CT set each cost about 0.25 object Dice (docs/planning.md, "What the measurements
+    say"); a preset can still turn them on.
     - ``epoch_is_one_pass``: an epoch is one pass over the training slices (official SvANet
       code) instead of the recipe's fixed iteration count (nnU-Net).
     """
@@ -60,8 +66,8 @@ class PlanningRules:
     patch_multiple: int = 32
     min_object_px: float = 16.0
     object_percentile: int = 5
-    max_upscale: float = 2.0
-    ultra_small_majority: float = 0.5
+    max_upscale: float = 1.0
+    ultra_small_majority: float = 1.0
     ultra_small_oversample: float = 0.5
     epoch_is_one_pass: bool = False
 

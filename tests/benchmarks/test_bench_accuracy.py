@@ -108,7 +108,7 @@ def test_a_second_draw_of_the_reference_is_trained_while_a_decision_that_does_no
     layout = Layout(tmp_path, tmp_path / "raw", "Dataset001_X")
     configs = [Config("default", "cpu_quick", reference=None),
                Config("default_repeat", "cpu_quick", reference="default", draw=2),
-               Config("no_raised_oversampling", "cpu_quick", {"planning": {"ultra_small_majority": 1.0}}),
+               Config("raised_oversampling", "cpu_quick", {"planning": {"ultra_small_majority": 0.5}}),
                Config("patch_whole_slice", "cpu_quick", {"planning": {"max_patch_size": None}})]
     configs[2:] = [Config(c.name, c.preset, c.overrides, reference="default") for c in configs[2:]]
     keys = {c.name: c.name for c in configs}

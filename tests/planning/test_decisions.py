@@ -16,7 +16,7 @@ from svseg.planning.decisions import (
 )
 from svseg.planning.presets import PlanningRules
 
-RULES = PlanningRules(min_object_px=16, max_upscale=2.0)
+RULES = PlanningRules(min_object_px=16, max_upscale=2.0, ultra_small_majority=0.5)  # both rules on
 
 
 def test_spacing_kept_when_small_objects_stay_large_enough() -> None:

@@ -27,9 +27,10 @@ def test_cpu_preset_is_cpu_sized() -> None:
     assert is_network(preset.network.name) and preset.network.name != "svanet"
     assert preset.planning.max_patch_size is not None and max(preset.planning.max_patch_size) <= 128
     assert not preset.planning.auto_batch_size and not preset.planning.epoch_is_one_pass
-    # nnU-Net's 0.33, raised by the planner where most objects are ultra-small (docs/planning.md)
+    # nnU-Net's 0.33, not raised for ultra-small majorities: that rule and spacing refinement
+    # measured no help (docs/planning.md), so the CPU default plans without them
     assert preset.recipe.oversample_foreground == pytest.approx(0.33)
-    assert preset.planning.ultra_small_oversample > preset.recipe.oversample_foreground
+    assert preset.planning.ultra_small_majority == 1.0 and preset.planning.max_upscale == 1.0
 
 
 def test_plan_without_a_preset_on_a_cpu_machine(png_dataset: Path, isolated_data_root: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,14 @@ from svseg.planning.presets import load_preset
 from svseg.training.network_from_plans import build_network_from_plans
 
 
-def _plan(dataset_id: int, folder: str, preset: str = "cpu_quick", gpu_memory_gb: float | None = None):
+def _plan(dataset_id: int, folder: str, preset: str = "cpu_quick", gpu_memory_gb: float | None = None,
+          **rules: object):
     export_nnunet_environment()
     extract_fingerprint_dataset(dataset_id, AreaRatioFingerprintExtractor, num_processes=1, clean=False,
                                 verbose=False, show_progress_bar=False)
-    SvsegPlanner(dataset_id, load_preset(preset), gpu_memory_gb).plan_experiment()
+    loaded = load_preset(preset)
+    loaded = dataclasses.replace(loaded, planning=dataclasses.replace(loaded.planning, **rules))
+    SvsegPlanner(dataset_id, loaded, gpu_memory_gb).plan_experiment()
     return load_plans(plans_path(preprocessed_root() / folder))
 
 
@@ -65,7 +69,7 @@ def test_nifti_gets_only_a_2d_configuration_cut_along_z(nifti_dataset: Path) -> 
 
 def test_spacing_is_refined_when_objects_shrink(png_dataset_with_objects) -> None:
     png_dataset_with_objects("Dataset003_Tiny", (2, 2))
-    tiny = _plan(3, "Dataset003_Tiny")
+    tiny = _plan(3, "Dataset003_Tiny", max_upscale=2.0)  # off in the shipped presets, on here
     # objects of 4 px and 500 px; p05 of (4, 4, 4, 4, 500 x 4) is 4 px = 4 mm² at 1 mm
     spacing = _decision(tiny, "in-plane spacing")
     assert spacing["value"] == pytest.approx([0.5, 0.5])  # 4 px -> 16 px needs 2x, the cap
