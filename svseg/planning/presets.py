@@ -51,12 +51,12 @@ class PlanningRules:
     - ``ultra_small_majority`` / ``ultra_small_oversample``: when more than this fraction of
       objects is ultra-small, foreground oversampling is raised to at least that value; a
       majority of 1 (the default) turns the rule off.
-
-    Both size-driven rules are off by default because they did not help where measured: on the
-    synthetic CT set each cost about 0.25 object Dice (docs/planning.md, "What the measurements
-    say"); a preset can still turn them on.
     - ``epoch_is_one_pass``: an epoch is one pass over the training slices (official SvANet
       code) instead of the recipe's fixed iteration count (nnU-Net).
+
+    Both size-driven rules are off by default because they did not help where measured: on the
+    synthetic CT set each cost svanet_tiny about 0.26-0.30 object Dice (docs/planning.md, "What the measurements
+    say"); a preset can still turn them on.
     """
 
     gpu_memory_gb: float = 24.0
