@@ -27,21 +27,12 @@ def fix_threads(threads: int) -> None:
 
     ``svseg train`` gives torch every core on a CPU (nnU-Net's choice); on a machine whose cores
     other work shares, two threads waiting at OpenMP barriers make single iterations vary many
-    fold, so the benchmark pins the count and patches the training's thread setting to keep it.
+    fold, so the benchmark pins the count through ``OMP_NUM_THREADS``, which svseg's training honours.
     """
     import torch
 
-    import svseg.training.device as device
-
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
-    original = device.configure_threads
-
-    def configure(chosen: Any) -> None:
-        original(chosen)
-        if chosen.type == "cpu":
-            torch.set_num_threads(threads)
-
-    device.configure_threads = configure
 
 
 def import_step(payload: dict[str, Any]) -> None:
